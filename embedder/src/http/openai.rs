@@ -1,0 +1,142 @@
+//! `POST /v1/embeddings`, as OpenAI defines it: `input` is a string or an array of
+//! strings, `encoding_format` is `float` (default) or `base64` (little-endian f32), and
+//! the answer carries `data[].embedding` and `usage.prompt_tokens`.
+//!
+//! Firebreak extension: the `x-firebreak-priority` header (`interactive`, `alert`,
+//! `bulk`) picks the queue class; plain OpenAI clients get `interactive`.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+use super::error::ApiError;
+use super::AppState;
+use crate::queue::Priority;
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Input {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Deserialize)]
+struct Request {
+    input: Input,
+    #[serde(default)]
+    encoding_format: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    model: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Vector {
+    Float(Vec<f32>),
+    Base64(String),
+}
+
+#[derive(Serialize)]
+struct Datum {
+    object: &'static str,
+    index: usize,
+    embedding: Vector,
+}
+
+#[derive(Serialize)]
+struct Usage {
+    prompt_tokens: usize,
+    total_tokens: usize,
+}
+
+/// The response body.
+#[derive(Serialize)]
+pub struct Response {
+    object: &'static str,
+    data: Vec<Datum>,
+    model: String,
+    usage: Usage,
+}
+
+fn priority(headers: &HeaderMap) -> Result<Priority, ApiError> {
+    match headers.get("x-firebreak-priority").map(|v| v.to_str().unwrap_or("")) {
+        None | Some("interactive") => Ok(Priority::Interactive),
+        Some("alert") => Ok(Priority::Alert),
+        Some("bulk") => Ok(Priority::Bulk),
+        Some(other) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_priority",
+            format!("x-firebreak-priority must be interactive, alert or bulk, not {other:?}"),
+        )),
+    }
+}
+
+/// The handler.
+pub async fn embeddings(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Response>, ApiError> {
+    let body = body.map_err(|e| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("{e} (limit {} bytes)", state.limits.max_request_bytes),
+        )
+    })?;
+    let req: Request = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("expected {{\"input\": string | [string]}}: {e}"))
+    })?;
+    let base64 = match req.encoding_format.as_deref() {
+        None | Some("float") => false,
+        Some("base64") => true,
+        Some(other) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "bad_encoding_format",
+                format!("encoding_format must be float or base64, not {other:?}"),
+            ))
+        }
+    };
+    let texts = match req.input {
+        Input::One(t) => vec![t],
+        Input::Many(v) => v,
+    };
+    if texts.is_empty() {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "empty_input", "input is an empty array"));
+    }
+    if texts.len() > state.limits.max_inputs {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "too_many_inputs",
+            format!("{} inputs; the limit is {} per request", texts.len(), state.limits.max_inputs),
+        ));
+    }
+    let embedded = state.embedder.embed(texts, priority(&headers)?).await?;
+    let prompt_tokens = embedded.iter().map(|e| e.tokens).sum();
+    let data = embedded
+        .into_iter()
+        .enumerate()
+        .map(|(index, e)| Datum {
+            object: "embedding",
+            index,
+            embedding: if base64 {
+                let bytes: Vec<u8> = e.vector.iter().flat_map(|x| x.to_le_bytes()).collect();
+                Vector::Base64(base64::engine::general_purpose::STANDARD.encode(bytes))
+            } else {
+                Vector::Float(e.vector)
+            },
+        })
+        .collect();
+    Ok(Json(Response {
+        object: "list",
+        data,
+        model: state.embedder.model().name.clone(),
+        usage: Usage { prompt_tokens, total_tokens: prompt_tokens },
+    }))
+}

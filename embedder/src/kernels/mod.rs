@@ -1,0 +1,59 @@
+//! Hand-written CPU kernels for the packed forward pass.
+//!
+//! Everything outside the big matmuls (layer norm, bias and residual, GELU, softmax,
+//! attention) is a few percent of the FLOPs but, done as separate tensor ops with fresh
+//! allocations, most of the time of a CPU BERT. These kernels work in place on reused
+//! buffers and are compiled twice: once for the baseline target and once with AVX2+FMA,
+//! picked at run time, so one binary is both portable and fast.
+
+pub mod attention;
+pub mod gemm;
+pub mod math;
+pub mod norm;
+
+/// True when this CPU has AVX2 and FMA (checked once; the answer cannot change).
+#[inline]
+pub fn has_avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::sync::OnceLock;
+        static HAS: OnceLock<bool> = OnceLock::new();
+        *HAS.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Defines a kernel whose body is compiled both for the baseline target and with
+/// AVX2+FMA enabled, and dispatches at run time. The body is written as plain loops over
+/// fixed-width chunks so the compiler vectorises it for whichever target it is built for.
+macro_rules! multiversion {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident : $ty:ty),* $(,)?) $body:block) => {
+        $(#[$meta])*
+        $vis fn $name($($arg: $ty),*) {
+            #[inline(always)]
+            fn body($($arg: $ty),*) $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2($($arg: $ty),*) { body($($arg),*) }
+                if $crate::kernels::has_avx2_fma() {
+                    // SAFETY: the CPU was just checked to support AVX2 and FMA.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            body($($arg),*)
+        }
+    };
+}
+pub(crate) use multiversion;
+
+/// A raw pointer that may cross threads. Used only where parallel tasks write provably
+/// disjoint parts of one buffer (per sequence and head in attention).
+#[derive(Clone, Copy)]
+pub(crate) struct SendPtr(pub *mut f32);
+// SAFETY: users guarantee disjoint writes; see each use.
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}

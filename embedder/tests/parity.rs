@@ -1,0 +1,49 @@
+//! Parity with sentence-transformers: the fixture was computed independently (PyTorch,
+//! exact GELU) from the same weights. Every case must match at cosine ≥ 0.9999, alone and
+//! batched, on the production CPU path and on the candle-ops reference path.
+
+mod common;
+
+use firebreak_embedder::pooling::cosine;
+use firebreak_embedder::{CpuKernels, Priority};
+
+const MIN_COSINE: f32 = 0.9999;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fixture_case_matches_alone_and_in_one_batch() {
+    let reference = common::reference();
+    assert_eq!(reference.max_seq_length, 256);
+    let engine = common::engine(2);
+    assert_eq!(engine.model().max_seq_length, 256, "sentence_bert_config.json must override tokenizer.json's 128");
+
+    let texts: Vec<String> = reference.cases.iter().map(|c| c.text.clone()).collect();
+    let batched = engine.embed(texts.clone(), Priority::Bulk).await.unwrap();
+    for (case, got) in reference.cases.iter().zip(&batched) {
+        let alone = engine.embed(vec![case.text.clone()], Priority::Interactive).await.unwrap().remove(0);
+        for (label, e) in [("alone", &alone), ("batched", got)] {
+            let cos = cosine(&e.vector, &case.embedding);
+            assert!(cos >= MIN_COSINE, "{label} {:?}: cosine {cos}", case.text);
+            assert_eq!(e.tokens, case.tokens, "{label} {:?}: token count", case.text);
+            assert_eq!(e.truncated, case.tokens == 256, "{label} {:?}: truncated flag", case.text);
+            let norm: f32 = e.vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+            assert!((norm - 1.0).abs() < 1e-5, "normalised like the model's Normalize module");
+        }
+        let same = cosine(&alone.vector, &got.vector);
+        assert!(same >= 0.99999, "{:?}: alone vs batched cosine {same}", case.text);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn candle_ops_reference_path_matches_the_fixture_too() {
+    let reference = common::reference();
+    let engine = common::engine_with(|c| {
+        c.cpu_threads = Some(2);
+        c.device.cpu_kernels = CpuKernels::CandleOps;
+    });
+    let texts: Vec<String> = reference.cases.iter().map(|c| c.text.clone()).collect();
+    let got = engine.embed(texts, Priority::Bulk).await.unwrap();
+    for (case, e) in reference.cases.iter().zip(&got) {
+        let cos = cosine(&e.vector, &case.embedding);
+        assert!(cos >= MIN_COSINE, "candle-ops {:?}: cosine {cos}", case.text);
+    }
+}
