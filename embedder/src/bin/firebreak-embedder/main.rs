@@ -1,1 +1,31 @@
-fn main(){}
+//! `firebreak-embedder`: the embedding engine as a command-line tool (`embed`), an
+//! OpenAI-compatible service (`serve`) and a benchmark (`bench`).
+
+mod bench_cmd;
+mod cli;
+mod embed_cmd;
+mod serve_cmd;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FIREBREAK_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let result = match cli.command {
+        cli::Command::Embed(args) => embed_cmd::run(args),
+        cli::Command::Serve(args) => serve_cmd::run(args),
+        cli::Command::Bench(args) => bench_cmd::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("firebreak-embedder: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! `bench`: prints the machine's matmul peak, then one line of figures per batch size.
+
+use std::process::ExitCode;
+
+use firebreak_embedder::bench::{corpus, matmul_peak_gflops, measure};
+use firebreak_embedder::Embedder;
+use prometheus_client::registry::Registry;
+
+use crate::cli::BenchArgs;
+
+pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let mut cfg = args.engine.config()?;
+        let largest = args.batch_sizes.iter().copied().max().unwrap_or(1);
+        // Let each client call run as one batch, as large as asked.
+        cfg.device.max_batch_size = cfg.device.max_batch_size.max(largest);
+        cfg.device.max_batch_tokens = cfg.device.max_batch_tokens.max(largest * 512);
+        let engine = Embedder::start(cfg, &mut Registry::default())?;
+        let texts = corpus(args.texts);
+        let tokens: usize = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| engine.tokenizer().encode(i, t).map(|t| t.ids.len()).unwrap_or(0))
+            .sum();
+        let peak = matmul_peak_gflops(engine.budget())?;
+        println!(
+            "model {} on {} with {} thread(s); corpus {} texts, {} tokens (mean {:.1})",
+            engine.model().name,
+            engine.device_label(),
+            engine.cpu_threads(),
+            texts.len(),
+            tokens,
+            tokens as f64 / texts.len().max(1) as f64
+        );
+        println!("matmul peak (candle f32, best of 1024³ and FFN shapes): {peak:.1} GFLOP/s");
+        println!("{:>6} {:>12} {:>10} {:>9} {:>9} {:>9} {:>8}", "batch", "sentences/s", "tokens/s", "p50 ms", "p99 ms", "GFLOP/s", "of peak");
+        for &b in &args.batch_sizes {
+            let f = measure(&engine, &texts, b.max(1)).await?;
+            println!(
+                "{:>6} {:>12.1} {:>10.0} {:>9.1} {:>9.1} {:>9.1} {:>7.0}%",
+                f.batch, f.sentences_per_s, f.tokens_per_s, f.p50_ms, f.p99_ms, f.gflops, 100.0 * f.gflops / peak
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}

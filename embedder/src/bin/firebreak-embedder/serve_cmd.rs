@@ -1,0 +1,48 @@
+//! `serve`: the OpenAI-compatible service, with graceful shutdown on SIGTERM/SIGINT so a
+//! rolling update finishes the requests it accepted.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use firebreak_embedder::http::{router, AppState, HttpLimits};
+use firebreak_embedder::Embedder;
+use prometheus_client::registry::Registry;
+
+use crate::cli::ServeArgs;
+
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.http_threads.max(1))
+        .thread_name("fb-http")
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let mut registry = Registry::default();
+        let embedder = Embedder::start(args.engine.config()?, &mut registry)?;
+        let state = AppState {
+            embedder,
+            registry: Arc::new(registry),
+            limits: HttpLimits { max_request_bytes: args.max_request_bytes, max_inputs: args.max_inputs },
+        };
+        let listener = tokio::net::TcpListener::bind(args.listen).await?;
+        tracing::info!(listen = %listener.local_addr()?, "serving /v1/embeddings");
+        axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: finishing accepted requests");
+}
