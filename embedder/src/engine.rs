@@ -68,6 +68,10 @@ impl Embedder {
     /// Loads the model and starts the queue task and device worker. Must be called inside
     /// a tokio runtime. Metrics are registered in `registry`.
     pub fn start(cfg: EngineConfig, registry: &mut Registry) -> Result<Self> {
+        // A zero limit would not fail loudly: it would refuse every request forever.
+        if cfg.max_queue_texts == 0 || cfg.max_input_bytes == 0 {
+            return Err(EmbedError::Inference("max_queue_texts and max_input_bytes must be at least 1".into()));
+        }
         let model = ModelSpec::load(&cfg.model_dir)?;
         let tokenizer = Arc::new(TextTokenizer::load(
             &model.tokenizer_path(),

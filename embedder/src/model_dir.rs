@@ -234,7 +234,7 @@ fn validate_bert(path: &Path, raw: RawConfig) -> Result<BertConfig> {
         "relu" => Activation::Relu,
         other => return Err(EmbedError::unsupported(path, format!("hidden_act {other:?}"))),
     };
-    if raw.num_attention_heads == 0 || raw.hidden_size % raw.num_attention_heads != 0 {
+    if raw.num_attention_heads == 0 || !raw.hidden_size.is_multiple_of(raw.num_attention_heads) {
         return Err(EmbedError::file(
             path,
             format!("hidden_size {} is not a multiple of num_attention_heads {}", raw.hidden_size, raw.num_attention_heads),

@@ -47,3 +47,33 @@ async fn candle_ops_reference_path_matches_the_fixture_too() {
         assert!(cos >= MIN_COSINE, "candle-ops {:?}: cosine {cos}", case.text);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn batches_formed_from_concurrent_requests_give_the_same_vectors() {
+    let reference = common::reference();
+    let engine = common::engine(2);
+    // Each text alone first, then all of them at once from separate tasks (several
+    // priorities), so the queue forms whatever batches timing gives it.
+    let mut alone = Vec::new();
+    for c in &reference.cases {
+        alone.push(engine.embed(vec![c.text.clone()], Priority::Interactive).await.unwrap().remove(0));
+    }
+    let tasks: Vec<_> = reference
+        .cases
+        .iter()
+        .cycle()
+        .take(reference.cases.len() * 3)
+        .enumerate()
+        .map(|(i, c)| {
+            let (e, text) = (engine.clone(), c.text.clone());
+            let p = [Priority::Interactive, Priority::Alert, Priority::Bulk][i % 3];
+            tokio::spawn(async move { e.embed(vec![text], p).await.unwrap().remove(0) })
+        })
+        .collect();
+    for (i, t) in tasks.into_iter().enumerate() {
+        let got = t.await.unwrap();
+        let want = &alone[i % reference.cases.len()];
+        let cos = cosine(&got.vector, &want.vector);
+        assert!(cos >= 0.99999, "{:?}: cosine {cos} between alone and dynamically batched", reference.cases[i % reference.cases.len()].text);
+    }
+}

@@ -155,6 +155,20 @@ fn norm_rows(src: &[f32], dst: &mut [f32], n: &NormF32, eps: f32, tokens: usize)
         .for_each(|(o, i)| layer_norm_rows(i, o, &n.weight, &n.bias, eps));
 }
 
+/// `x = layer_norm(x + input·Wᵀ + b)`: the residual block that closes both the attention
+/// and the feed-forward half of a layer. Bias and residual are written into `tmp` first
+/// and the matmul accumulates on top, so they cost no separate pass.
+fn residual_block(x: &mut [f32], tmp: &mut [f32], input: &[f32], tokens: usize, d: &DenseF32, n: &NormF32, eps: f32) {
+    let h = d.out;
+    let chunk = rows_per_task(tokens) * h;
+    let tmp = &mut tmp[..tokens * h];
+    tmp.par_chunks_mut(chunk)
+        .zip(x[..tokens * h].par_chunks(chunk))
+        .for_each(|(t, x)| fill_rows_plus_bias(t, x, &d.bias));
+    dense_into(tmp, input, tokens, d);
+    norm_rows(tmp, x, n, eps, tokens);
+}
+
 impl Forward for PackedCpuForward {
     fn embed_batch(&mut self, seqs: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
         let cfg = &self.cfg;
@@ -195,12 +209,7 @@ impl Forward for PackedCpuForward {
             qkv.par_chunks_mut(chunk * l.qkv.out).for_each(|r| fill_rows_with_bias(r, &l.qkv.bias));
             dense_into(qkv, &sc.x, tokens, &l.qkv);
             packed_attention(qkv, &mut sc.ctx, &spans, cfg.num_attention_heads, h);
-            let tmp = &mut sc.tmp[..tokens * h];
-            tmp.par_chunks_mut(chunk * h)
-                .zip(sc.x[..tokens * h].par_chunks(chunk * h))
-                .for_each(|(t, x)| fill_rows_plus_bias(t, x, &l.attn_out.bias));
-            dense_into(tmp, &sc.ctx, tokens, &l.attn_out);
-            norm_rows(&sc.tmp, &mut sc.x, &l.attn_norm, eps, tokens);
+            residual_block(&mut sc.x, &mut sc.tmp, &sc.ctx, tokens, &l.attn_out, &l.attn_norm, eps);
 
             // Feed-forward block: x = LN(x + output(act(intermediate(x)))).
             let mid = &mut sc.inter[..tokens * inter];
@@ -212,12 +221,7 @@ impl Forward for PackedCpuForward {
                 Activation::Relu => relu_inplace,
             };
             mid.par_chunks_mut(chunk * inter).for_each(act);
-            let tmp = &mut sc.tmp[..tokens * h];
-            tmp.par_chunks_mut(chunk * h)
-                .zip(sc.x[..tokens * h].par_chunks(chunk * h))
-                .for_each(|(t, x)| fill_rows_plus_bias(t, x, &l.output.bias));
-            dense_into(tmp, &sc.inter, tokens, &l.output);
-            norm_rows(&sc.tmp, &mut sc.x, &l.out_norm, eps, tokens);
+            residual_block(&mut sc.x, &mut sc.tmp, &sc.inter, tokens, &l.output, &l.out_norm, eps);
         }
 
         Ok(spans

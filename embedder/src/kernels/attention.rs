@@ -30,7 +30,6 @@ pub fn packed_attention(qkv: &[f32], ctx: &mut [f32], spans: &[Span], heads: usi
     let out = SendPtr(ctx.as_mut_ptr());
     let work: Vec<(Span, usize)> = spans.iter().flat_map(|&s| (0..heads).map(move |h| (s, h))).collect();
     work.par_iter().for_each(|&(s, h)| {
-        let out = out;
         SCORES.with(|cell| {
             let mut scores = cell.borrow_mut();
             if scores.len() < s.len * s.len {
@@ -52,7 +51,7 @@ pub fn packed_attention(qkv: &[f32], ctx: &mut [f32], spans: &[Span], heads: usi
                     softmax_inplace(row);
                 }
                 let p = MatRef::rows(&scores, s.len, s.len);
-                matmul(out.0.add(s.start * hidden + h * d), hidden, p, v, 1.0, false, gemm::Parallelism::None);
+                matmul(out.get().add(s.start * hidden + h * d), hidden, p, v, 1.0, false, gemm::Parallelism::None);
             }
         });
     });

@@ -54,6 +54,14 @@ pub(crate) use multiversion;
 /// disjoint parts of one buffer (per sequence and head in attention).
 #[derive(Clone, Copy)]
 pub(crate) struct SendPtr(pub *mut f32);
+
+impl SendPtr {
+    /// The pointer. A method (not `.0`) so closures capture the whole `Send` wrapper
+    /// rather than the raw field, which edition-2021 disjoint capture would pick.
+    pub fn get(self) -> *mut f32 {
+        self.0
+    }
+}
 // SAFETY: users guarantee disjoint writes; see each use.
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
