@@ -151,6 +151,11 @@ impl Embedder {
         &self.inner.device_label
     }
 
+    /// The engine's metrics, so a front end can count its own refusals beside the engine's.
+    pub fn metrics(&self) -> &EmbedderMetrics {
+        &self.inner.metrics
+    }
+
     /// Threads in the CPU budget.
     pub fn cpu_threads(&self) -> usize {
         self.inner.budget.threads()

@@ -124,7 +124,7 @@ pub(crate) fn spawn(limits: QueueLimits, metrics: Arc<EmbedderMetrics>) -> (Queu
     let (append_tx, append_rx) = mpsc::channel(256);
     let (batch_tx, batch_rx) = mpsc::channel(1);
     metrics.queue_capacity.set(limits.capacity as i64);
-    let state = QueueState { limits, classes: Default::default(), len: 0, drain_rate: None, metrics };
+    let state = QueueState { limits, classes: Default::default(), len: 0, drain_rate: None, refusing: false, metrics };
     tokio::spawn(state.run(append_rx, batch_rx));
     (QueueHandle { tx: append_tx }, WorkerHandle { tx: batch_tx })
 }
@@ -135,6 +135,9 @@ struct QueueState {
     len: usize,
     /// Exponentially weighted texts per second of recent batches.
     drain_rate: Option<f64>,
+    /// Whether the last append was refused: logs mark the edges, not every refusal,
+    /// so a flood does not become a log flood.
+    refusing: bool,
     metrics: Arc<EmbedderMetrics>,
 }
 
@@ -183,7 +186,19 @@ impl QueueState {
     fn append(&mut self, priority: Priority, entries: Vec<Entry>) -> Result<()> {
         if self.len + entries.len() > self.limits.capacity {
             self.metrics.reject("queue_full");
-            return Err(EmbedError::Overloaded { capacity: self.limits.capacity, retry_after: self.retry_after() });
+            let retry_after = self.retry_after();
+            if !self.refusing {
+                self.refusing = true;
+                tracing::warn!(
+                    queued = self.len, capacity = self.limits.capacity, ?retry_after,
+                    "embedding queue full: refusing new work until it drains"
+                );
+            }
+            return Err(EmbedError::Overloaded { capacity: self.limits.capacity, retry_after });
+        }
+        if self.refusing {
+            self.refusing = false;
+            tracing::info!(queued = self.len, "embedding queue accepting work again");
         }
         self.len += entries.len();
         self.classes[priority as usize].extend(entries);
@@ -287,6 +302,7 @@ mod tests {
             classes: Default::default(),
             len: 0,
             drain_rate: None,
+            refusing: false,
             metrics,
         }
     }

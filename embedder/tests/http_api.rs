@@ -17,7 +17,7 @@ async fn serve(f: impl FnOnce(&mut EngineConfig), limits: HttpLimits) -> String 
     f(&mut cfg);
     let mut registry = Registry::default();
     let embedder = Embedder::start(cfg, &mut registry).unwrap();
-    let state = AppState { embedder, registry: Arc::new(registry), limits };
+    let state = AppState::new(embedder, Arc::new(registry), limits);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
@@ -78,7 +78,7 @@ async fn embeddings_endpoint_speaks_openai() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_json_errors_with_the_right_status() {
-    let limits = HttpLimits { max_request_bytes: 64 * 1024, max_inputs: 8 };
+    let limits = HttpLimits { max_request_bytes: 64 * 1024, max_inputs: 8, ..HttpLimits::default() };
     let url = serve(|c| c.max_queue_texts = 4, limits).await;
 
     let (s, _, v) = post(&url, "{ nope").await;
@@ -119,7 +119,31 @@ async fn bad_requests_get_json_errors_with_the_right_status() {
         .unwrap();
     assert_eq!(resp.status(), 400);
 
-    // The service still answers after all that.
+    // The service still answers after all that, and counted every refusal.
     let (s, _, _) = post(&url, json!({"input": "still here"}).to_string()).await;
     assert_eq!(s, 200);
+    let metrics = reqwest::get(format!("{url}/metrics")).await.unwrap().text().await.unwrap();
+    for reason in ["invalid_json", "too_many_inputs", "body_too_large", "queue_full", "bad_priority"] {
+        assert!(metrics.contains(&format!("firebreak_embedder_rejected_total{{reason=\"{reason}\"}}")), "no count for {reason}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_beyond_the_in_flight_limit_are_shed_but_probes_still_answer() {
+    let limits = HttpLimits { max_concurrent_requests: 1, ..HttpLimits::default() };
+    let url = serve(|c| c.cpu_threads = Some(1), limits).await;
+    // One slow request holds the only slot: a big batch of long texts.
+    let long = "node02 load average 153 on 16 cores, probes failing. ".repeat(30);
+    let slow = tokio::spawn({
+        let url = url.clone();
+        async move { post(&url, json!({"input": vec![long; 16]}).to_string()).await.0 }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (s, h, v) = post(&url, json!({"input": "me too"}).to_string()).await;
+    assert_eq!(s, 503, "{v}");
+    assert_error(&v, "too_many_requests_in_flight");
+    assert!(h.contains_key("retry-after"));
+    let health = reqwest::get(format!("{url}/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200, "liveness is never shed");
+    assert_eq!(slow.await.unwrap(), 200, "the request holding the slot completes");
 }

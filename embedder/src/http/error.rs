@@ -30,6 +30,11 @@ impl ApiError {
         ApiError { status, code, detail: detail.into(), retry_after: None }
     }
 
+    /// Adds a `Retry-After`.
+    pub fn retry_after(self, after: Duration) -> Self {
+        ApiError { retry_after: Some(after), ..self }
+    }
+
     pub fn internal(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", detail)
     }

@@ -7,12 +7,14 @@ pub mod openai;
 
 use std::sync::Arc;
 
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{self, Next};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
 use prometheus_client::registry::Registry;
+use tokio::sync::Semaphore;
 
 use crate::engine::Embedder;
 
@@ -23,11 +25,14 @@ pub struct HttpLimits {
     pub max_request_bytes: usize,
     /// Most inputs in one request (422 beyond); OpenAI's own limit is 2048.
     pub max_inputs: usize,
+    /// Most embedding requests in flight (bodies being read, waiting or embedding);
+    /// beyond it, 503 at once. With the body limit this bounds request memory.
+    pub max_concurrent_requests: usize,
 }
 
 impl Default for HttpLimits {
     fn default() -> Self {
-        HttpLimits { max_request_bytes: 4 * 1024 * 1024, max_inputs: 2048 }
+        HttpLimits { max_request_bytes: 4 * 1024 * 1024, max_inputs: 2048, max_concurrent_requests: 32 }
     }
 }
 
@@ -37,17 +42,46 @@ pub struct AppState {
     pub embedder: Embedder,
     pub registry: Arc<Registry>,
     pub limits: HttpLimits,
+    in_flight: Arc<Semaphore>,
+}
+
+impl AppState {
+    pub fn new(embedder: Embedder, registry: Arc<Registry>, limits: HttpLimits) -> Self {
+        let in_flight = Arc::new(Semaphore::new(limits.max_concurrent_requests.max(1)));
+        AppState { embedder, registry, limits, in_flight }
+    }
+
+    /// Counts a refusal made by the HTTP layer (the engine counts its own).
+    pub(crate) fn refuse(&self, e: error::ApiError) -> error::ApiError {
+        self.embedder.metrics().reject(e.code);
+        e
+    }
 }
 
 /// The service's routes: `POST /v1/embeddings`, `GET /healthz`, `GET /metrics`.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.limits.max_request_bytes;
+    let embeddings = post(openai::embeddings).layer(middleware::from_fn_with_state(state.clone(), limit_in_flight));
     Router::new()
-        .route("/v1/embeddings", post(openai::embeddings))
+        .route("/v1/embeddings", embeddings)
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
+}
+
+/// Sheds embedding requests beyond the in-flight limit before their bodies are read.
+/// Probes and metrics are not behind it: a saturated service still answers them.
+async fn limit_in_flight(State(state): State<AppState>, req: Request, next: Next) -> axum::response::Response {
+    let Ok(_permit) = state.in_flight.clone().try_acquire_owned() else {
+        let e = error::ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_requests_in_flight",
+            format!("{} embedding requests are already in flight", state.limits.max_concurrent_requests),
+        );
+        return state.refuse(e.retry_after(std::time::Duration::from_secs(1))).into_response();
+    };
+    next.run(req).await
 }
 
 /// Liveness only: the process answers. It deliberately does not run the model, so a busy
@@ -56,7 +90,7 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut out = String::new();
     if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &state.registry) {
         return error::ApiError::internal(format!("metrics encoding: {e}")).into_response();

@@ -83,24 +83,28 @@ pub async fn embeddings(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Response>, ApiError> {
     let body = body.map_err(|e| {
-        ApiError::new(
+        state.refuse(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
             format!("{e} (limit {} bytes)", state.limits.max_request_bytes),
-        )
+        ))
     })?;
     let req: Request = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("expected {{\"input\": string | [string]}}: {e}"))
+        state.refuse(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("expected {{\"input\": string | [string]}}: {e}"),
+        ))
     })?;
     let base64 = match req.encoding_format.as_deref() {
         None | Some("float") => false,
         Some("base64") => true,
         Some(other) => {
-            return Err(ApiError::new(
+            return Err(state.refuse(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "bad_encoding_format",
                 format!("encoding_format must be float or base64, not {other:?}"),
-            ))
+            )))
         }
     };
     let texts = match req.input {
@@ -108,16 +112,17 @@ pub async fn embeddings(
         Input::Many(v) => v,
     };
     if texts.is_empty() {
-        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "empty_input", "input is an empty array"));
+        return Err(state.refuse(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "empty_input", "input is an empty array")));
     }
     if texts.len() > state.limits.max_inputs {
-        return Err(ApiError::new(
+        return Err(state.refuse(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "too_many_inputs",
             format!("{} inputs; the limit is {} per request", texts.len(), state.limits.max_inputs),
-        ));
+        )));
     }
-    let embedded = state.embedder.embed(texts, priority(&headers)?).await?;
+    let priority = priority(&headers).map_err(|e| state.refuse(e))?;
+    let embedded = state.embedder.embed(texts, priority).await?;
     let prompt_tokens = embedded.iter().map(|e| e.tokens).sum();
     let data = embedded
         .into_iter()

@@ -100,6 +100,9 @@ pub struct ServeArgs {
     /// Most inputs per request (422 beyond).
     #[arg(long, env = "FIREBREAK_MAX_INPUTS", default_value_t = 2048)]
     pub max_inputs: usize,
+    /// Most embedding requests in flight; beyond it, 503 at once (bounds request memory).
+    #[arg(long, env = "FIREBREAK_MAX_CONCURRENT_REQUESTS", default_value_t = 32)]
+    pub max_concurrent_requests: usize,
     /// Threads for HTTP and JSON; inference has its own budget (--cpu-threads).
     #[arg(long, env = "FIREBREAK_HTTP_THREADS", default_value_t = 1)]
     pub http_threads: usize,

@@ -19,11 +19,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     rt.block_on(async move {
         let mut registry = Registry::default();
         let embedder = Embedder::start(args.engine.config()?, &mut registry)?;
-        let state = AppState {
-            embedder,
-            registry: Arc::new(registry),
-            limits: HttpLimits { max_request_bytes: args.max_request_bytes, max_inputs: args.max_inputs },
+        let limits = HttpLimits {
+            max_request_bytes: args.max_request_bytes,
+            max_inputs: args.max_inputs,
+            max_concurrent_requests: args.max_concurrent_requests,
         };
+        let state = AppState::new(embedder, Arc::new(registry), limits);
         let listener = tokio::net::TcpListener::bind(args.listen).await?;
         tracing::info!(listen = %listener.local_addr()?, "serving /v1/embeddings");
         axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;
