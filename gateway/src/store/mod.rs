@@ -1,0 +1,221 @@
+//! The SQL store: incidents, raw alert events, documents, notes, ingest runs, the
+//! embedding-job outbox and the vector cache.
+//!
+//! Durability contract: every write that the HTTP layer acknowledges with a 2xx happens
+//! in one transaction together with the embedding job it implies, so a crash right after
+//! the answer loses nothing; the job is claimed again after restart.
+//!
+//! One trait, so the scheduler and API never know which database they use, and so a test
+//! can put a failing store behind it. One implementation ([`sql::SqlxStore`]) serves both
+//! Postgres and SQLite through sqlx's `Any` driver: the schemas are column-for-column the
+//! same, and [`dialect::Dialect`] holds the few places the databases differ.
+
+pub mod dialect;
+pub mod sql;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use crate::alertmanager::Webhook;
+use crate::clock::Millis;
+
+pub use dialect::Dialect;
+pub use sql::SqlxStore;
+
+/// Store failures. `Unavailable` (the database cannot be reached) is what turns into a
+/// 503 and a failing `/readyz`; `Invalid` is the caller's fault (4xx).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("invalid input: {0}")]
+    Invalid(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
+                StoreError::Unavailable(e.to_string())
+            }
+            sqlx::Error::RowNotFound => StoreError::NotFound(e.to_string()),
+            other => StoreError::Database(other.to_string()),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What a stored webhook did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct WebhookOutcome {
+    /// Alerts in the payload.
+    pub alerts: u64,
+    /// Occurrences seen for the first time (each got an embedding job).
+    pub new: u64,
+    /// Resends of known occurrences (counters updated, nothing re-embedded).
+    pub repeated: u64,
+    /// Occurrences closed by this notification.
+    pub resolved: u64,
+}
+
+/// A document as the ingest client sends it.
+#[derive(Debug, Clone)]
+pub struct NewDocument {
+    pub external_id: String,
+    pub title: Option<String>,
+    pub text: String,
+    /// JSON object, stored as given.
+    pub metadata: serde_json::Value,
+    pub updated_at: Option<Millis>,
+}
+
+/// What an ingest call did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct IngestOutcome {
+    /// Documents new or changed, stored, each with an embedding job.
+    pub accepted: u64,
+    /// Documents whose content hash was already stored: nothing to do.
+    pub unchanged: u64,
+    /// Embedding jobs written (equals `accepted`).
+    pub queued: u64,
+}
+
+/// What an embedding job embeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobKind {
+    Incident,
+    Document,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Incident => "incident",
+            JobKind::Document => "document",
+        }
+    }
+
+    fn parse(s: &str) -> StoreResult<Self> {
+        match s {
+            "incident" => Ok(JobKind::Incident),
+            "document" => Ok(JobKind::Document),
+            other => Err(StoreError::Database(format!("unknown job kind {other:?}"))),
+        }
+    }
+}
+
+/// Scheduling class of a job, stored as a number: lower runs first.
+pub const PRIORITY_ALERT: i64 = 1;
+pub const PRIORITY_BULK: i64 = 2;
+
+/// A claimed job: the claimer holds its lease until `lease_until`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub id: i64,
+    pub kind: JobKind,
+    pub target_id: i64,
+    pub priority: i64,
+    pub attempts: i64,
+    pub lease_until: Millis,
+}
+
+/// An occurrence with its history and notes: the answer to "what fixed it?".
+#[derive(Debug, Clone, Serialize)]
+pub struct Incident {
+    pub id: i64,
+    pub fingerprint: String,
+    pub alertname: String,
+    pub namespace: Option<String>,
+    pub severity: Option<String>,
+    pub status: String,
+    pub labels: serde_json::Value,
+    pub annotations: serde_json::Value,
+    pub generator_url: Option<String>,
+    pub starts_at: Millis,
+    pub first_seen: Millis,
+    pub last_seen: Millis,
+    pub times_notified: i64,
+    pub resolved_at: Option<Millis>,
+    pub notes: Vec<Note>,
+}
+
+/// A note on an incident (typically: what fixed it).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Note {
+    pub id: i64,
+    pub author: Option<String>,
+    pub text: String,
+    pub created_at: Millis,
+}
+
+/// A stored document.
+#[derive(Debug, Clone, Serialize)]
+pub struct Document {
+    pub id: i64,
+    pub source: String,
+    pub external_id: String,
+    pub title: Option<String>,
+    pub text: String,
+    pub metadata: serde_json::Value,
+    pub content_hash: String,
+}
+
+/// Outbox counts, for `/v1/status` and the backlog metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Backlog {
+    pub pending: i64,
+    pub leased: i64,
+    pub done: i64,
+    /// Age of the oldest pending job, in milliseconds (0 when none).
+    pub oldest_pending_ms: i64,
+}
+
+/// The durable store behind the gateway.
+#[async_trait]
+pub trait SqlStore: Send + Sync {
+    /// Cheap round trip, for `/readyz`.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// Stores a webhook (raw event, occurrences, jobs for new occurrences) atomically.
+    async fn record_webhook(&self, hook: &Webhook, raw: &str, now: Millis) -> StoreResult<WebhookOutcome>;
+
+    /// Stores new and changed documents of one ingest call (with their jobs) atomically.
+    async fn ingest(&self, source: &str, run_id: &str, docs: &[NewDocument], now: Millis) -> StoreResult<IngestOutcome>;
+
+    /// Adds a note and queues the incident for re-embedding, so searches find the fix.
+    async fn add_note(&self, incident_id: i64, author: Option<&str>, text: &str, now: Millis) -> StoreResult<Note>;
+
+    /// An incident with its notes.
+    async fn incident(&self, id: i64) -> StoreResult<Option<Incident>>;
+
+    /// A document.
+    async fn document(&self, id: i64) -> StoreResult<Option<Document>>;
+
+    /// Leases up to `limit` ready jobs to `owner` for `lease`, highest priority first.
+    /// Jobs whose lease expired (their claimer died) are ready again.
+    async fn claim_jobs(&self, owner: &str, limit: usize, lease: Duration, now: Millis) -> StoreResult<Vec<Job>>;
+
+    /// Marks a job done; false if `owner` no longer held its lease (someone else may
+    /// have redone it: vectors are written idempotently, so that is safe).
+    async fn complete_job(&self, job_id: i64, owner: &str, now: Millis) -> StoreResult<bool>;
+
+    /// Returns a job to the queue, to be retried at `retry_at`.
+    async fn release_job(&self, job_id: i64, owner: &str, error: &str, retry_at: Millis) -> StoreResult<()>;
+
+    /// Outbox counts.
+    async fn backlog(&self, now: Millis) -> StoreResult<Backlog>;
+
+    /// A cached vector for this model and content hash.
+    async fn cached_vector(&self, model: &str, content_hash: &str) -> StoreResult<Option<Vec<f32>>>;
+
+    /// Caches a vector (first writer wins; identical content gives identical vectors).
+    async fn cache_vector(&self, model: &str, content_hash: &str, vector: &[f32], now: Millis) -> StoreResult<()>;
+}

@@ -1,0 +1,446 @@
+//! The store on sqlx's `Any` driver: one body of SQL for Postgres and SQLite.
+//!
+//! Every write transaction starts with a write, so SQLite takes its write lock up front
+//! and never fails a lock upgrade half-way; Postgres claims use `FOR UPDATE SKIP LOCKED`
+//! (see [`Dialect::claim_jobs_sql`]).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+use super::{
+    Backlog, Dialect, Document, Incident, IngestOutcome, Job, JobKind, NewDocument, Note, SqlStore, StoreError,
+    StoreResult, WebhookOutcome, PRIORITY_ALERT, PRIORITY_BULK,
+};
+use crate::alertmanager::Webhook;
+use crate::clock::Millis;
+use crate::hashing::content_hash;
+
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+
+/// Connection settings.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub url: String,
+    /// Pool size: bounds the database connections (and so the database's load) we hold.
+    pub max_connections: u32,
+    /// How long a request waits for a pooled connection before the store counts as
+    /// unavailable (503), instead of piling up.
+    pub acquire_timeout: Duration,
+}
+
+impl StoreConfig {
+    pub fn new(url: impl Into<String>) -> Self {
+        StoreConfig { url: url.into(), max_connections: 8, acquire_timeout: Duration::from_secs(5) }
+    }
+}
+
+/// Postgres or SQLite through one pool type.
+#[derive(Clone)]
+pub struct SqlxStore {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+fn json_text(v: &impl serde::Serialize) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "{}".into())
+}
+
+fn parse_json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap_or(serde_json::Value::Null)
+}
+
+impl SqlxStore {
+    /// Connects (without migrating).
+    pub async fn connect(cfg: &StoreConfig) -> StoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        let dialect = Dialect::from_url(&cfg.url)
+            .ok_or_else(|| StoreError::Invalid(format!("database URL must start with postgres:// or sqlite: ({})", redact(&cfg.url))))?;
+        let setup = dialect.connection_setup();
+        let pool = AnyPoolOptions::new()
+            .max_connections(cfg.max_connections.max(1))
+            .acquire_timeout(cfg.acquire_timeout)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    for &stmt in setup {
+                        sqlx::query(stmt).execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&cfg.url)
+            .await?;
+        Ok(SqlxStore { pool, dialect })
+    }
+
+    /// Connects and applies pending migrations (`firebreak serve` and `firebreak migrate`).
+    pub async fn open(cfg: &StoreConfig) -> StoreResult<Self> {
+        let store = Self::connect(cfg).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies the migrations of this store's dialect.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        let m = match self.dialect {
+            Dialect::Postgres => &POSTGRES_MIGRATIONS,
+            Dialect::Sqlite => &SQLITE_MIGRATIONS,
+        };
+        m.run(&self.pool).await.map_err(|e| StoreError::Database(format!("migration failed: {e}")))
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// The pool, for tests that need to look underneath.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}
+
+/// The URL without its password, for error messages and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}://{}:***@{}", &url[..s], user, &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+const INSERT_JOB: &str = "INSERT INTO embedding_jobs (kind, target_id, priority, available_at, created_at) \
+                          VALUES ($1, $2, $3, $4, $4)";
+
+fn job_from_row(row: &AnyRow) -> StoreResult<Job> {
+    Ok(Job {
+        id: row.try_get("id")?,
+        kind: JobKind::parse(&row.try_get::<String, _>("kind")?)?,
+        target_id: row.try_get("target_id")?,
+        priority: row.try_get("priority")?,
+        attempts: row.try_get("attempts")?,
+        lease_until: row.try_get("lease_until")?,
+    })
+}
+
+#[async_trait]
+impl SqlStore for SqlxStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn record_webhook(&self, hook: &Webhook, raw: &str, now: Millis) -> StoreResult<WebhookOutcome> {
+        let occurrences = hook
+            .alerts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| a.occurrence(i))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let mut out = WebhookOutcome { alerts: occurrences.len() as u64, ..Default::default() };
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO alert_events (received_at, receiver, group_key, status, alerts, payload) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(now)
+        .bind(&hook.receiver)
+        .bind(&hook.group_key)
+        .bind(&hook.status)
+        .bind(occurrences.len() as i64)
+        .bind(raw)
+        .execute(&mut *tx)
+        .await?;
+        for o in &occurrences {
+            let a = o.alert;
+            let resolved_at = if o.resolved { Some(o.ends_at.unwrap_or(now)) } else { None };
+            // A resend updates the occurrence; only its first sighting inserts (and gets a job).
+            let row = sqlx::query(
+                "INSERT INTO incidents (fingerprint, starts_at, alertname, namespace, severity, status, labels, \
+                 annotations, generator_url, first_seen, last_seen, times_notified, resolved_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, 1, $11) \
+                 ON CONFLICT (fingerprint, starts_at) DO UPDATE SET \
+                   last_seen = excluded.last_seen, \
+                   times_notified = incidents.times_notified + 1, \
+                   status = excluded.status, \
+                   annotations = excluded.annotations, \
+                   resolved_at = COALESCE(excluded.resolved_at, incidents.resolved_at) \
+                 RETURNING id, times_notified",
+            )
+            .bind(&a.fingerprint)
+            .bind(o.starts_at)
+            .bind(o.alertname)
+            .bind(a.labels.get("namespace").cloned())
+            .bind(a.labels.get("severity").cloned())
+            .bind(&a.status)
+            .bind(json_text(&a.labels))
+            .bind(json_text(&a.annotations))
+            .bind((!a.generator_url.is_empty()).then(|| a.generator_url.clone()))
+            .bind(now)
+            .bind(resolved_at)
+            .fetch_one(&mut *tx)
+            .await?;
+            let (id, times): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+            if times == 1 {
+                out.new += 1;
+                sqlx::query(INSERT_JOB)
+                    .bind(JobKind::Incident.as_str())
+                    .bind(id)
+                    .bind(PRIORITY_ALERT)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            } else {
+                out.repeated += 1;
+            }
+            if o.resolved {
+                out.resolved += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn ingest(&self, source: &str, run_id: &str, docs: &[NewDocument], now: Millis) -> StoreResult<IngestOutcome> {
+        let mut out = IngestOutcome::default();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO ingest_runs (run_id, source, started_at, last_seen) VALUES ($1, $2, $3, $3) \
+             ON CONFLICT (run_id) DO UPDATE SET last_seen = excluded.last_seen",
+        )
+        .bind(run_id)
+        .bind(source)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        for d in docs {
+            let metadata = json_text(&d.metadata);
+            let title = d.title.as_deref().unwrap_or("");
+            let hash = content_hash(&[title, &d.text, &metadata]);
+            // Returns a row only when the document is new or its content changed.
+            let changed = sqlx::query(
+                "INSERT INTO documents (source, external_id, content_hash, title, body, metadata, updated_at, \
+                 created_at, stored_at, last_run_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) \
+                 ON CONFLICT (source, external_id) DO UPDATE SET \
+                   content_hash = excluded.content_hash, title = excluded.title, body = excluded.body, \
+                   metadata = excluded.metadata, updated_at = excluded.updated_at, \
+                   stored_at = excluded.stored_at, last_run_id = excluded.last_run_id \
+                 WHERE documents.content_hash <> excluded.content_hash \
+                 RETURNING id",
+            )
+            .bind(source)
+            .bind(&d.external_id)
+            .bind(&hash)
+            .bind(d.title.clone())
+            .bind(&d.text)
+            .bind(&metadata)
+            .bind(d.updated_at)
+            .bind(now)
+            .bind(run_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            match changed {
+                Some(row) => {
+                    let id: i64 = row.try_get(0)?;
+                    sqlx::query(INSERT_JOB)
+                        .bind(JobKind::Document.as_str())
+                        .bind(id)
+                        .bind(PRIORITY_BULK)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    out.accepted += 1;
+                    out.queued += 1;
+                }
+                None => out.unchanged += 1,
+            }
+        }
+        sqlx::query("UPDATE ingest_runs SET accepted = accepted + $1, unchanged = unchanged + $2 WHERE run_id = $3")
+            .bind(out.accepted as i64)
+            .bind(out.unchanged as i64)
+            .bind(run_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn add_note(&self, incident_id: i64, author: Option<&str>, text: &str, now: Millis) -> StoreResult<Note> {
+        if text.trim().is_empty() {
+            return Err(StoreError::Invalid("a note needs text".into()));
+        }
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "INSERT INTO incident_notes (incident_id, author, body, created_at) \
+             SELECT id, $2, $3, $4 FROM incidents WHERE id = $1 RETURNING id",
+        )
+        .bind(incident_id)
+        .bind(author.map(str::to_owned))
+        .bind(text)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("incident {incident_id}")))?;
+        let id: i64 = row.try_get(0)?;
+        sqlx::query(INSERT_JOB)
+            .bind(JobKind::Incident.as_str())
+            .bind(incident_id)
+            .bind(PRIORITY_ALERT)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Note { id, author: author.map(str::to_owned), text: text.to_owned(), created_at: now })
+    }
+
+    async fn incident(&self, id: i64) -> StoreResult<Option<Incident>> {
+        let Some(r) = sqlx::query(
+            "SELECT id, fingerprint, alertname, namespace, severity, status, labels, annotations, generator_url, \
+             starts_at, first_seen, last_seen, times_notified, resolved_at FROM incidents WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let notes = sqlx::query("SELECT id, author, body, created_at FROM incident_notes WHERE incident_id = $1 ORDER BY id")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|n| {
+                Ok(Note { id: n.try_get(0)?, author: n.try_get(1)?, text: n.try_get(2)?, created_at: n.try_get(3)? })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        Ok(Some(Incident {
+            id: r.try_get("id")?,
+            fingerprint: r.try_get("fingerprint")?,
+            alertname: r.try_get("alertname")?,
+            namespace: r.try_get("namespace")?,
+            severity: r.try_get("severity")?,
+            status: r.try_get("status")?,
+            labels: parse_json(&r.try_get::<String, _>("labels")?),
+            annotations: parse_json(&r.try_get::<String, _>("annotations")?),
+            generator_url: r.try_get("generator_url")?,
+            starts_at: r.try_get("starts_at")?,
+            first_seen: r.try_get("first_seen")?,
+            last_seen: r.try_get("last_seen")?,
+            times_notified: r.try_get("times_notified")?,
+            resolved_at: r.try_get("resolved_at")?,
+            notes,
+        }))
+    }
+
+    async fn document(&self, id: i64) -> StoreResult<Option<Document>> {
+        let Some(r) = sqlx::query(
+            "SELECT id, source, external_id, title, body, metadata, content_hash FROM documents WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Document {
+            id: r.try_get("id")?,
+            source: r.try_get("source")?,
+            external_id: r.try_get("external_id")?,
+            title: r.try_get("title")?,
+            text: r.try_get("body")?,
+            metadata: parse_json(&r.try_get::<String, _>("metadata")?),
+            content_hash: r.try_get("content_hash")?,
+        }))
+    }
+
+    async fn claim_jobs(&self, owner: &str, limit: usize, lease: Duration, now: Millis) -> StoreResult<Vec<Job>> {
+        let until = now + lease.as_millis() as i64;
+        let rows = sqlx::query(self.dialect.claim_jobs_sql())
+            .bind(owner)
+            .bind(until)
+            .bind(now)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut jobs = rows.iter().map(job_from_row).collect::<StoreResult<Vec<_>>>()?;
+        jobs.sort_by_key(|j| (j.priority, j.id));
+        Ok(jobs)
+    }
+
+    async fn complete_job(&self, job_id: i64, owner: &str, now: Millis) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE embedding_jobs SET state = 'done', done_at = $1, lease_owner = NULL, lease_until = NULL \
+             WHERE id = $2 AND lease_owner = $3 AND state = 'pending'",
+        )
+        .bind(now)
+        .bind(job_id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn release_job(&self, job_id: i64, owner: &str, error: &str, retry_at: Millis) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE embedding_jobs SET available_at = $1, last_error = $2, lease_owner = NULL, lease_until = NULL \
+             WHERE id = $3 AND lease_owner = $4 AND state = 'pending'",
+        )
+        .bind(retry_at)
+        .bind(error)
+        .bind(job_id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn backlog(&self, now: Millis) -> StoreResult<Backlog> {
+        let r = sqlx::query(
+            "SELECT \
+               COALESCE(SUM(CASE WHEN state = 'pending' AND (lease_until IS NULL OR lease_until < $1) THEN 1 ELSE 0 END), 0), \
+               COALESCE(SUM(CASE WHEN state = 'pending' AND lease_until >= $1 THEN 1 ELSE 0 END), 0), \
+               COALESCE(SUM(CASE WHEN state = 'done' THEN 1 ELSE 0 END), 0), \
+               COALESCE(MIN(CASE WHEN state = 'pending' THEN created_at END), $1) \
+             FROM embedding_jobs",
+        )
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        let oldest: i64 = r.try_get(3)?;
+        Ok(Backlog { pending: r.try_get(0)?, leased: r.try_get(1)?, done: r.try_get(2)?, oldest_pending_ms: now - oldest })
+    }
+
+    async fn cached_vector(&self, model: &str, content_hash: &str) -> StoreResult<Option<Vec<f32>>> {
+        let row = sqlx::query("SELECT vector FROM vector_cache WHERE model = $1 AND content_hash = $2")
+            .bind(model)
+            .bind(content_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row
+            .map(|r| r.try_get::<Vec<u8>, _>(0))
+            .transpose()?
+            .map(|b| b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()))
+    }
+
+    async fn cache_vector(&self, model: &str, content_hash: &str, vector: &[f32], now: Millis) -> StoreResult<()> {
+        let bytes: Vec<u8> = vector.iter().flat_map(|x| x.to_le_bytes()).collect();
+        sqlx::query(
+            "INSERT INTO vector_cache (model, content_hash, dim, vector, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (model, content_hash) DO NOTHING",
+        )
+        .bind(model)
+        .bind(content_hash)
+        .bind(vector.len() as i64)
+        .bind(bytes)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,94 @@
+//! Real databases for the gateway's tests: a SQLite file in a temp dir, and a fresh
+//! Postgres database per test on the server at `FIREBREAK_TEST_DATABASE_URL` (default:
+//! the local trust-auth server, postgres://postgres@127.0.0.1:5432/test), dropped after.
+#![allow(dead_code)]
+
+use firebreak_gateway::store::sql::StoreConfig;
+use firebreak_gateway::store::SqlxStore;
+use sqlx::Connection;
+
+pub fn admin_url() -> String {
+    std::env::var("FIREBREAK_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A store on a fresh SQLite file; keep the TempDir alive as long as the store.
+pub async fn sqlite() -> (SqlxStore, tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = firebreak_gateway::store::Dialect::sqlite_url(dir.path());
+    let store = SqlxStore::open(&StoreConfig::new(&url)).await.expect("SQLite store opens");
+    (store, dir, url)
+}
+
+/// A fresh Postgres database; dropped when the guard is.
+pub struct PgDatabase {
+    pub url: String,
+    name: String,
+}
+
+impl PgDatabase {
+    pub async fn create() -> Self {
+        let admin = admin_url();
+        let name = format!("fb_test_{}_{}", std::process::id(), rand_suffix());
+        let mut conn = sqlx::PgConnection::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("Postgres at {admin} is required for this test: {e}"));
+        // `name` is fb_test_ plus digits: nothing from outside reaches this SQL.
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
+        let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
+        PgDatabase { url: format!("{base}/{name}"), name }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let (admin, name) = (admin_url(), self.name.clone());
+        // Drop on a separate thread with its own runtime: Drop cannot await.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&mut c).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    h.finish() % 1_000_000_000
+}
+
+pub async fn postgres() -> (SqlxStore, PgDatabase) {
+    let db = PgDatabase::create().await;
+    let store = SqlxStore::open(&StoreConfig::new(&db.url)).await.expect("Postgres store opens");
+    (store, db)
+}
+
+/// An Alertmanager v4 webhook with one alert per (fingerprint, alertname, summary).
+pub fn webhook(status: &str, alerts: &[(&str, &str, &str)]) -> (firebreak_gateway::alertmanager::Webhook, String) {
+    let alerts: Vec<serde_json::Value> = alerts
+        .iter()
+        .map(|(fp, name, summary)| {
+            serde_json::json!({
+                "status": status,
+                "labels": {"alertname": name, "namespace": "cardboard", "severity": "critical", "pod": "web-7d9f8c6b5-x2k4q"},
+                "annotations": {"summary": summary},
+                "startsAt": "2026-11-20T10:00:00Z",
+                "endsAt": if status == "resolved" { "2026-11-20T11:00:00Z" } else { "0001-01-01T00:00:00Z" },
+                "generatorURL": "http://prometheus/graph",
+                "fingerprint": fp
+            })
+        })
+        .collect();
+    let raw = serde_json::json!({
+        "version": "4", "groupKey": "{}:{alertname=\"x\"}", "truncatedAlerts": 0, "status": status,
+        "receiver": "firebreak", "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
+        "externalURL": "http://alertmanager", "alerts": alerts
+    })
+    .to_string();
+    (serde_json::from_str(&raw).unwrap(), raw)
+}

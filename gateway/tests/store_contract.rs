@@ -1,0 +1,203 @@
+//! The SQL store's contract, run against real SQLite and real Postgres: durable intake,
+//! dedup of Alertmanager resends, idempotent ingest, leased job claims, notes, the vector
+//! cache, and atomicity of a rejected webhook.
+
+mod common;
+
+use std::time::Duration;
+
+use firebreak_gateway::store::{JobKind, NewDocument, SqlStore, SqlxStore, StoreError};
+
+const T0: i64 = 1_795_420_800_000;
+
+async fn resends_update_one_occurrence_and_queue_one_job(s: SqlxStore) {
+    let (hook, raw) = common::webhook("firing", &[("fp1", "KubePodCrashLooping", "pod restarting")]);
+    let first = s.record_webhook(&hook, &raw, T0).await.unwrap();
+    assert_eq!((first.alerts, first.new, first.repeated), (1, 1, 0));
+    for i in 1..10 {
+        let again = s.record_webhook(&hook, &raw, T0 + i * 60_000).await.unwrap();
+        assert_eq!((again.new, again.repeated), (0, 1));
+    }
+    let jobs = s.claim_jobs("w", 100, Duration::from_secs(60), T0 + 600_000).await.unwrap();
+    assert_eq!(jobs.len(), 1, "ten sends of one occurrence embed it once");
+    assert_eq!(jobs[0].kind, JobKind::Incident);
+    let inc = s.incident(jobs[0].target_id).await.unwrap().unwrap();
+    assert_eq!(inc.times_notified, 10);
+    assert_eq!((inc.first_seen, inc.last_seen), (T0, T0 + 9 * 60_000));
+    assert_eq!(inc.alertname, "KubePodCrashLooping");
+    assert_eq!(inc.namespace.as_deref(), Some("cardboard"));
+
+    let (resolved, raw) = common::webhook("resolved", &[("fp1", "KubePodCrashLooping", "pod restarting")]);
+    let r = s.record_webhook(&resolved, &raw, T0 + 3_600_000).await.unwrap();
+    assert_eq!((r.new, r.repeated, r.resolved), (0, 1, 1));
+    let inc = s.incident(inc.id).await.unwrap().unwrap();
+    assert_eq!(inc.status, "resolved");
+    // Resolution time is Alertmanager's endsAt (when it resolved), not when we heard of it.
+    assert_eq!(inc.resolved_at, firebreak_gateway::clock::parse_rfc3339("2026-11-20T11:00:00Z"));
+    let events: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM alert_events").fetch_one(s.pool()).await.unwrap();
+    assert_eq!(events, 11, "every webhook is kept as received");
+}
+
+async fn a_bad_alert_rejects_the_whole_webhook_and_stores_nothing(s: SqlxStore) {
+    let (mut hook, raw) = common::webhook("firing", &[("fp1", "A", "x"), ("fp2", "B", "y")]);
+    hook.alerts[1].fingerprint.clear();
+    let err = s.record_webhook(&hook, &raw, T0).await.unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(ref m) if m.contains("alert 1")), "{err}");
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM incidents").fetch_one(s.pool()).await.unwrap();
+    assert_eq!(n, 0);
+}
+
+fn doc(id: &str, text: &str) -> NewDocument {
+    NewDocument {
+        external_id: id.into(),
+        title: Some(format!("title {id}")),
+        text: text.into(),
+        metadata: serde_json::json!({"chat": id}),
+        updated_at: None,
+    }
+}
+
+async fn ingest_is_idempotent_by_content(s: SqlxStore) {
+    let docs = vec![doc("a", "first text"), doc("b", "second text")];
+    let first = s.ingest("librechat", "run-1", &docs, T0).await.unwrap();
+    assert_eq!((first.accepted, first.unchanged, first.queued), (2, 0, 2));
+    let again = s.ingest("librechat", "run-2", &docs, T0 + 1).await.unwrap();
+    assert_eq!((again.accepted, again.unchanged, again.queued), (0, 2, 0), "a re-run embeds nothing new");
+    let changed = s.ingest("librechat", "run-3", &[doc("a", "first text, edited")], T0 + 2).await.unwrap();
+    assert_eq!((changed.accepted, changed.unchanged), (1, 0));
+    // Same id in another source is another document.
+    let other = s.ingest("rss", "run-4", &[doc("a", "first text")], T0 + 3).await.unwrap();
+    assert_eq!(other.accepted, 1);
+    let jobs = s.claim_jobs("w", 100, Duration::from_secs(60), T0 + 10).await.unwrap();
+    assert_eq!(jobs.len(), 4);
+    assert!(jobs.iter().all(|j| j.kind == JobKind::Document));
+    let d = s.document(jobs[0].target_id).await.unwrap().unwrap();
+    assert_eq!(d.metadata["chat"], "a");
+}
+
+async fn leases_hand_each_job_to_one_worker_and_expire(s: SqlxStore) {
+    s.ingest("src", "run", &[doc("bulk", "bulk text")], T0).await.unwrap();
+    let (hook, raw) = common::webhook("firing", &[("fp9", "NodeLoadHigh", "load 153")]);
+    s.record_webhook(&hook, &raw, T0 + 1).await.unwrap();
+    let lease = Duration::from_secs(30);
+
+    let a = s.claim_jobs("a", 1, lease, T0 + 10).await.unwrap();
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].kind, JobKind::Incident, "alerts are claimed before bulk");
+    let b = s.claim_jobs("b", 10, lease, T0 + 20).await.unwrap();
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0].kind, JobKind::Document);
+    assert!(s.claim_jobs("c", 10, lease, T0 + 30).await.unwrap().is_empty(), "leased jobs are not handed out twice");
+
+    // Worker a dies; after its lease expires, c gets the job, and a's late completion is refused.
+    let c = s.claim_jobs("c", 10, lease, T0 + 10 + 30_001).await.unwrap();
+    assert_eq!(c.iter().map(|j| j.id).collect::<Vec<_>>(), vec![a[0].id]);
+    assert_eq!(c[0].attempts, 2);
+    assert!(!s.complete_job(a[0].id, "a", T0 + 40_000).await.unwrap());
+    assert!(s.complete_job(c[0].id, "c", T0 + 40_000).await.unwrap());
+
+    // A failed job comes back at its retry time, not before.
+    s.release_job(b[0].id, "b", "embedder down", T0 + 100_000).await.unwrap();
+    assert!(s.claim_jobs("d", 10, lease, T0 + 99_999).await.unwrap().is_empty());
+    assert_eq!(s.claim_jobs("d", 10, lease, T0 + 100_000).await.unwrap().len(), 1);
+    let backlog = s.backlog(T0 + 100_001).await.unwrap();
+    assert_eq!((backlog.pending, backlog.leased, backlog.done), (0, 1, 1));
+}
+
+async fn concurrent_claimers_never_share_a_job(s: SqlxStore) {
+    let docs: Vec<NewDocument> = (0..60).map(|i| doc(&format!("d{i}"), &format!("text {i}"))).collect();
+    s.ingest("src", "run", &docs, T0).await.unwrap();
+    let mut tasks = Vec::new();
+    for w in 0..4 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let jobs = s.claim_jobs(&format!("w{w}"), 5, Duration::from_secs(60), T0 + 1).await.unwrap();
+                if jobs.is_empty() {
+                    return mine;
+                }
+                mine.extend(jobs.into_iter().map(|j| j.id));
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all.sort();
+    let before = all.len();
+    all.dedup();
+    assert_eq!(before, all.len(), "a job was claimed twice");
+    assert_eq!(all.len(), 60);
+}
+
+async fn notes_are_stored_and_requeue_the_incident(s: SqlxStore) {
+    let (hook, raw) = common::webhook("firing", &[("fp2", "PostgresDown", "connection refused")]);
+    s.record_webhook(&hook, &raw, T0).await.unwrap();
+    let job = s.claim_jobs("w", 10, Duration::from_secs(60), T0).await.unwrap().remove(0);
+    assert!(s.complete_job(job.id, "w", T0).await.unwrap());
+    let note = s.add_note(job.target_id, Some("sre"), "rotated the password; SQLSTATE 28P01 gone", T0 + 5).await.unwrap();
+    let inc = s.incident(job.target_id).await.unwrap().unwrap();
+    assert_eq!(inc.notes, vec![note]);
+    let again = s.claim_jobs("w", 10, Duration::from_secs(60), T0 + 6).await.unwrap();
+    assert_eq!(again.len(), 1, "a note re-embeds its incident");
+    assert_eq!(again[0].target_id, job.target_id);
+    assert!(matches!(s.add_note(999_999, None, "x", T0).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(s.add_note(job.target_id, None, "  ", T0).await, Err(StoreError::Invalid(_))));
+}
+
+async fn vector_cache_round_trips(s: SqlxStore) {
+    assert_eq!(s.cached_vector("m", "h").await.unwrap(), None);
+    let v = vec![0.25f32, -1.5, 3.0e-8];
+    s.cache_vector("m", "h", &v, T0).await.unwrap();
+    s.cache_vector("m", "h", &[9.0], T0).await.unwrap(); // first writer wins
+    assert_eq!(s.cached_vector("m", "h").await.unwrap(), Some(v));
+    assert_eq!(s.cached_vector("other-model", "h").await.unwrap(), None);
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let (store, _dir, _url) = crate::common::sqlite().await;
+                    super::$name(store).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let (store, _db) = crate::common::postgres().await;
+                    super::$name(store.clone()).await;
+                    store.pool().close().await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    resends_update_one_occurrence_and_queue_one_job,
+    a_bad_alert_rejects_the_whole_webhook_and_stores_nothing,
+    ingest_is_idempotent_by_content,
+    leases_hand_each_job_to_one_worker_and_expire,
+    concurrent_claimers_never_share_a_job,
+    notes_are_stored_and_requeue_the_incident,
+    vector_cache_round_trips,
+);
+
+#[tokio::test]
+async fn sqlite_store_survives_reopen() {
+    let (store, dir, url) = common::sqlite().await;
+    let (hook, raw) = common::webhook("firing", &[("fp1", "A", "x")]);
+    store.record_webhook(&hook, &raw, T0).await.unwrap();
+    store.pool().close().await;
+    drop(store);
+    let store = SqlxStore::open(&firebreak_gateway::store::sql::StoreConfig::new(&url)).await.unwrap();
+    assert_eq!(store.claim_jobs("w", 10, Duration::from_secs(1), T0).await.unwrap().len(), 1);
+    drop(dir);
+}
