@@ -19,6 +19,7 @@ pub mod kernels;
 pub mod metrics;
 pub mod model_dir;
 pub mod pooling;
+pub mod process;
 pub mod queue;
 pub mod tokenize;
 pub mod weights;

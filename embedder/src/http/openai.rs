@@ -13,7 +13,7 @@ use axum::Json;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-use super::error::ApiError;
+use super::error::{json_body, ApiError};
 use super::AppState;
 use crate::queue::Priority;
 
@@ -82,20 +82,8 @@ pub async fn embeddings(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Response>, ApiError> {
-    let body = body.map_err(|e| {
-        state.refuse(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("{e} (limit {} bytes)", state.limits.max_request_bytes),
-        ))
-    })?;
-    let req: Request = serde_json::from_slice(&body).map_err(|e| {
-        state.refuse(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-            format!("expected {{\"input\": string | [string]}}: {e}"),
-        ))
-    })?;
+    let req: Request = json_body(body, state.limits.max_request_bytes, "{\"input\": string | [string]}")
+        .map_err(|e| state.refuse(e))?;
     let base64 = match req.encoding_format.as_deref() {
         None | Some("float") => false,
         Some("base64") => true,

@@ -10,12 +10,7 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FIREBREAK_LOG").unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    firebreak_embedder::process::init_logging();
     let result = match cli.command {
         cli::Command::Embed(args) => embed_cmd::run(args),
         cli::Command::Serve(args) => serve_cmd::run(args),

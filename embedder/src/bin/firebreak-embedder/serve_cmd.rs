@@ -27,23 +27,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let state = AppState::new(embedder, Arc::new(registry), limits);
         let listener = tokio::net::TcpListener::bind(args.listen).await?;
         tracing::info!(listen = %listener.local_addr()?, "serving /v1/embeddings");
-        axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+        axum::serve(listener, router(state)).with_graceful_shutdown(firebreak_embedder::process::shutdown_signal()).await?;
         Ok(ExitCode::SUCCESS)
     })
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            s.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutting down: finishing accepted requests");
 }
