@@ -119,3 +119,34 @@ async fn broken_model_directories_are_refused_naming_the_file() {
     std::fs::write(d.path().join("1_Pooling/config.json"), br#"{"pooling_mode_max_tokens": true}"#).unwrap();
     expect_error(d.path(), &["1_Pooling/config.json", "pooling"]);
 }
+
+#[test]
+fn embed_cli_answers_every_line_in_order_and_never_buffers_an_oversized_one() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_firebreak-embedder"))
+        .args(["embed", "--cpu-threads", "1", "--max-input-bytes", "4096", "--chunk", "2", "--model"])
+        .arg(common::model_dir())
+        .env("FIREBREAK_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        stdin.write_all(b"first line\n").unwrap();
+        stdin.write_all(&vec![b'a'; 3 << 20]).unwrap(); // 3 MiB, no newline for a while
+        stdin.write_all(b"\n\nlast line, no newline").unwrap();
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert_eq!(out.status.code(), Some(1), "bad lines make the exit code non-zero");
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 4, "one output line per input line");
+    assert_eq!(lines[0]["tokens"], 4);
+    assert_eq!(lines[1]["error"], "input_too_large");
+    assert!(lines[1]["detail"].as_str().unwrap().contains("3145728 bytes"));
+    assert_eq!(lines[2]["error"], "empty_input");
+    assert!(lines[3]["embedding"].as_array().is_some_and(|v| v.len() == 384));
+}

@@ -13,17 +13,66 @@ use crate::cli::EmbedArgs;
 
 type Line = Result<Embedding, EmbedError>;
 
+/// One stdin line: its text, or its size when it was over the input limit.
+#[derive(Clone)]
+enum Input {
+    Text(String),
+    TooLarge(usize),
+}
+
+/// Reads one line (without its newline) keeping at most `max` bytes of it; `None` at EOF.
+fn read_line_bounded(r: &mut impl BufRead, max: usize) -> std::io::Result<Option<Input>> {
+    let mut kept = Vec::new();
+    let mut total = 0usize;
+    loop {
+        let available = r.fill_buf()?;
+        if available.is_empty() {
+            break;
+        }
+        let (part, newline) = match available.iter().position(|&b| b == b'\n') {
+            Some(i) => (&available[..i], Some(i)),
+            None => (available, None),
+        };
+        if total + part.len() <= max {
+            kept.extend_from_slice(part);
+        }
+        total += part.len();
+        let consumed = newline.map_or(part.len(), |i| i + 1);
+        r.consume(consumed);
+        if newline.is_some() {
+            return Ok(Some(finish(kept, total, max)));
+        }
+    }
+    if total == 0 && kept.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(finish(kept, total, max)))
+}
+
+fn finish(kept: Vec<u8>, total: usize, max: usize) -> Input {
+    if total > max {
+        return Input::TooLarge(total);
+    }
+    let mut text = String::from_utf8_lossy(&kept).into_owned();
+    if text.ends_with('\r') {
+        text.pop();
+    }
+    Input::Text(text)
+}
+
 pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async move {
         let engine = Embedder::start(args.engine.config()?, &mut Registry::default())?;
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<String>>(2);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Input>>(2);
         let chunk = args.chunk.max(1);
-        // Read stdin on its own thread so that reading overlaps embedding.
+        let max_bytes = args.engine.max_input_bytes;
+        // Read stdin on its own thread so that reading overlaps embedding. A line is never
+        // held past the input limit: the rest of an oversized line is skipped unread.
         std::thread::spawn(move || {
+            let mut stdin = std::io::stdin().lock();
             let mut buf = Vec::with_capacity(chunk);
-            for line in std::io::stdin().lock().lines() {
-                let Ok(line) = line else { break };
+            while let Ok(Some(line)) = read_line_bounded(&mut stdin, max_bytes) {
                 buf.push(line);
                 if buf.len() == chunk && tx.blocking_send(std::mem::take(&mut buf)).is_err() {
                     return;
@@ -38,10 +87,10 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
         let mut failed = 0usize;
         loop {
             let next = rx.recv().await;
-            if let Some(lines) = next.as_ref() {
+            if let Some(inputs) = next.as_ref() {
                 let e = engine.clone();
-                let lines = lines.clone();
-                in_flight.push_back(tokio::spawn(async move { embed_lines(&e, lines).await }));
+                let inputs = inputs.clone();
+                in_flight.push_back(tokio::spawn(async move { embed_lines(&e, inputs).await }));
             }
             while in_flight.len() > 4 || (next.is_none() && !in_flight.is_empty()) {
                 for line in in_flight.pop_front().unwrap().await? {
@@ -62,21 +111,28 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Embeds a chunk; if an input is invalid, embeds line by line so only that line fails.
-async fn embed_lines(engine: &Embedder, lines: Vec<String>) -> Vec<Line> {
-    match engine.embed(lines.clone(), Priority::Bulk).await {
-        Ok(v) => v.into_iter().map(Ok).collect(),
-        Err(e) if e.is_input_error() => {
-            let mut out = Vec::with_capacity(lines.len());
-            for l in lines {
-                out.push(engine.embed(vec![l], Priority::Bulk).await.map(|mut v| v.remove(0)));
+async fn embed_lines(engine: &Embedder, inputs: Vec<Input>) -> Vec<Line> {
+    let limit = engine.tokenizer().max_input_bytes();
+    let texts: Option<Vec<String>> =
+        inputs.iter().map(|i| if let Input::Text(t) = i { Some(t.clone()) } else { None }).collect();
+    if let Some(texts) = texts {
+        match engine.embed(texts, Priority::Bulk).await {
+            Ok(v) => return v.into_iter().map(Ok).collect(),
+            Err(e) if !e.is_input_error() => {
+                let msg = e.to_string();
+                return inputs.iter().map(|_| Err(EmbedError::Inference(msg.clone()))).collect();
             }
-            out
-        }
-        Err(e) => {
-            let msg = e.to_string();
-            lines.iter().map(|_| Err(EmbedError::Inference(msg.clone()))).collect()
+            Err(_) => {}
         }
     }
+    let mut out = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        out.push(match input {
+            Input::TooLarge(bytes) => Err(EmbedError::InputTooLarge { index: 0, bytes, limit }),
+            Input::Text(t) => engine.embed(vec![t], Priority::Bulk).await.map(|mut v| v.remove(0)),
+        });
+    }
+    out
 }
 
 #[derive(serde::Serialize)]
