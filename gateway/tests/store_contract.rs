@@ -201,3 +201,20 @@ async fn sqlite_store_survives_reopen() {
     assert_eq!(store.claim_jobs("w", 10, Duration::from_secs(1), T0).await.unwrap().len(), 1);
     drop(dir);
 }
+
+/// A writer that holds SQLite's lock past the busy timeout makes intake "unavailable"
+/// (503 + Retry-After upstream), not an internal error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_sqlite_database_is_unavailable_not_broken() {
+    use sqlx::Connection;
+    let (store, dir, _) = common::sqlite().await;
+    let path = dir.path().join("firebreak.db");
+    let mut blocker = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut blocker).await.unwrap();
+    let (hook, raw) = common::webhook("firing", &[("fp1", "A", "x")]);
+    let err = store.record_webhook(&hook, &raw, T0).await.unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
+    sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
+    // Once the lock is gone the same webhook is stored.
+    assert_eq!(store.record_webhook(&hook, &raw, T0).await.unwrap().new, 1);
+}

@@ -45,9 +45,22 @@ impl From<sqlx::Error> for StoreError {
                 StoreError::Unavailable(e.to_string())
             }
             sqlx::Error::RowNotFound => StoreError::NotFound(e.to_string()),
+            sqlx::Error::Database(ref db) if is_transient(db.code().as_deref()) => StoreError::Unavailable(e.to_string()),
             other => StoreError::Database(other.to_string()),
         }
     }
+}
+
+/// Database error codes that mean "busy or going away, try again", not "your data is
+/// wrong": SQLite BUSY/LOCKED (and their extended codes) once the busy timeout has run
+/// out, and Postgres' connection, resource and shutdown classes (08, 53, 57P0x). They
+/// become 503 + Retry-After, which Alertmanager and the ingest client retry.
+fn is_transient(code: Option<&str>) -> bool {
+    let Some(code) = code else { return false };
+    if let Ok(n) = code.parse::<i32>() {
+        return matches!(n & 0xff, 5 | 6); // SQLITE_BUSY, SQLITE_LOCKED
+    }
+    code.starts_with("08") || code.starts_with("53") || code.starts_with("57P0")
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
