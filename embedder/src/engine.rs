@@ -141,8 +141,9 @@ impl Embedder {
         &self.inner.model
     }
 
-    /// The tokenizer, for callers that need token counts without embedding.
-    pub fn tokenizer(&self) -> &TextTokenizer {
+    /// The tokenizer, for callers that need token counts or spans without embedding
+    /// (the gateway's chunker holds on to it).
+    pub fn tokenizer(&self) -> &Arc<TextTokenizer> {
         &self.inner.tokenizer
     }
 

@@ -8,6 +8,7 @@
 //! pool) → [`queue`] (priority classes, length grouping, bounded) → the device worker →
 //! [`forward`] (chosen by the [`device`] seam) → [`pooling`] → the caller.
 
+pub mod args;
 pub mod bench;
 pub mod budget;
 pub mod device;

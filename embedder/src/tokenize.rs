@@ -26,6 +26,8 @@ pub struct Tokenized {
 /// A loaded tokenizer bound to one model's sequence limit and input size limit.
 pub struct TextTokenizer {
     inner: Tokenizer,
+    /// The same tokenizer without truncation, for [`TextTokenizer::token_spans`].
+    whole: Tokenizer,
     max_seq_length: usize,
     max_input_bytes: usize,
 }
@@ -40,6 +42,8 @@ impl TextTokenizer {
     pub fn load(path: &Path, max_seq_length: usize, max_input_bytes: usize, model_vocab: usize) -> Result<Self> {
         let mut inner = Tokenizer::from_file(path).map_err(|e| EmbedError::file(path, e))?;
         inner.with_padding(None);
+        let mut whole = inner.clone();
+        whole.with_truncation(None).map_err(|e| EmbedError::file(path, e))?;
         inner
             .with_truncation(Some(TruncationParams {
                 max_length: max_seq_length,
@@ -55,7 +59,7 @@ impl TextTokenizer {
                 format!("tokenizer has {vocab} tokens but the model's vocab_size is {model_vocab}: mismatched tokenizer"),
             ));
         }
-        Ok(TextTokenizer { inner, max_seq_length, max_input_bytes })
+        Ok(TextTokenizer { inner, whole, max_seq_length, max_input_bytes })
     }
 
     /// The sequence limit in tokens, special tokens included.
@@ -66,6 +70,14 @@ impl TextTokenizer {
     /// The largest input accepted, in bytes.
     pub fn max_input_bytes(&self) -> usize {
         self.max_input_bytes
+    }
+
+    /// Byte ranges in `text` of its content tokens (special tokens left out), for callers
+    /// that cut long texts into pieces that fit the model (the gateway's chunker). Nothing
+    /// is truncated here; the cost is linear in the text.
+    pub fn token_spans(&self, text: &str) -> Result<Vec<std::ops::Range<usize>>> {
+        let enc = self.whole.encode(text, false).map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
+        Ok(enc.get_offsets().iter().filter(|(s, e)| e > s).map(|&(s, e)| s..e).collect())
     }
 
     /// Tokenizes input number `index` (the index only labels errors).

@@ -90,9 +90,14 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+async fn metrics(State(state): State<AppState>) -> axum::response::Response {
+    render_metrics(&state.registry)
+}
+
+/// A registry in the OpenMetrics text format; shared with the gateway's `/metrics`.
+pub fn render_metrics(registry: &Registry) -> axum::response::Response {
     let mut out = String::new();
-    if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &state.registry) {
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut out, registry) {
         return error::ApiError::internal(format!("metrics encoding: {e}")).into_response();
     }
     ([(CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], out).into_response()

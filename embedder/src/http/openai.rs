@@ -63,7 +63,8 @@ pub struct Response {
     usage: Usage,
 }
 
-fn priority(headers: &HeaderMap) -> Result<Priority, ApiError> {
+/// The queue class from the `x-firebreak-priority` header (default interactive).
+pub fn priority(headers: &HeaderMap) -> Result<Priority, ApiError> {
     match headers.get("x-firebreak-priority").map(|v| v.to_str().unwrap_or("")) {
         None | Some("interactive") => Ok(Priority::Interactive),
         Some("alert") => Ok(Priority::Alert),
@@ -76,23 +77,25 @@ fn priority(headers: &HeaderMap) -> Result<Priority, ApiError> {
     }
 }
 
-/// The handler.
-pub async fn embeddings(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Response>, ApiError> {
-    let req: Request = json_body(body, state.limits.max_request_bytes, "{\"input\": string | [string]}")
-        .map_err(|e| state.refuse(e))?;
+/// A parsed, validated request: the texts and how to encode the answer.
+pub struct Parsed {
+    pub texts: Vec<String>,
+    pub base64: bool,
+}
+
+/// Parses and validates a request body. Shared with the gateway's `/v1/embeddings`, so
+/// both services accept and refuse exactly the same requests.
+pub fn parse(body: Result<Bytes, BytesRejection>, max_bytes: usize, max_inputs: usize) -> Result<Parsed, ApiError> {
+    let req: Request = json_body(body, max_bytes, "{\"input\": string | [string]}")?;
     let base64 = match req.encoding_format.as_deref() {
         None | Some("float") => false,
         Some("base64") => true,
         Some(other) => {
-            return Err(state.refuse(ApiError::new(
+            return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "bad_encoding_format",
                 format!("encoding_format must be float or base64, not {other:?}"),
-            )))
+            ))
         }
     };
     let texts = match req.input {
@@ -100,36 +103,47 @@ pub async fn embeddings(
         Input::Many(v) => v,
     };
     if texts.is_empty() {
-        return Err(state.refuse(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "empty_input", "input is an empty array")));
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "empty_input", "input is an empty array"));
     }
-    if texts.len() > state.limits.max_inputs {
-        return Err(state.refuse(ApiError::new(
+    if texts.len() > max_inputs {
+        return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "too_many_inputs",
-            format!("{} inputs; the limit is {} per request", texts.len(), state.limits.max_inputs),
-        )));
+            format!("{} inputs; the limit is {max_inputs} per request", texts.len()),
+        ));
     }
-    let priority = priority(&headers).map_err(|e| state.refuse(e))?;
-    let embedded = state.embedder.embed(texts, priority).await?;
-    let prompt_tokens = embedded.iter().map(|e| e.tokens).sum();
-    let data = embedded
+    Ok(Parsed { texts, base64 })
+}
+
+/// Builds the OpenAI-shaped answer from vectors and their token counts.
+pub fn respond(vectors: Vec<(Vec<f32>, usize)>, model: String, base64: bool) -> Response {
+    let prompt_tokens = vectors.iter().map(|(_, t)| t).sum();
+    let data = vectors
         .into_iter()
         .enumerate()
-        .map(|(index, e)| Datum {
+        .map(|(index, (v, _))| Datum {
             object: "embedding",
             index,
             embedding: if base64 {
-                let bytes: Vec<u8> = e.vector.iter().flat_map(|x| x.to_le_bytes()).collect();
+                let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
                 Vector::Base64(base64::engine::general_purpose::STANDARD.encode(bytes))
             } else {
-                Vector::Float(e.vector)
+                Vector::Float(v)
             },
         })
         .collect();
-    Ok(Json(Response {
-        object: "list",
-        data,
-        model: state.embedder.model().name.clone(),
-        usage: Usage { prompt_tokens, total_tokens: prompt_tokens },
-    }))
+    Response { object: "list", data, model, usage: Usage { prompt_tokens, total_tokens: prompt_tokens } }
+}
+
+/// The handler.
+pub async fn embeddings(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Response>, ApiError> {
+    let req = parse(body, state.limits.max_request_bytes, state.limits.max_inputs).map_err(|e| state.refuse(e))?;
+    let priority = priority(&headers).map_err(|e| state.refuse(e))?;
+    let embedded = state.embedder.embed(req.texts, priority).await?;
+    let vectors = embedded.into_iter().map(|e| (e.vector, e.tokens)).collect();
+    Ok(Json(respond(vectors, state.embedder.model().name.clone(), req.base64)))
 }
