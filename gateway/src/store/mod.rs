@@ -16,7 +16,7 @@ pub mod sql;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::alertmanager::Webhook;
 use crate::clock::Millis;
@@ -101,7 +101,7 @@ pub struct IngestOutcome {
 }
 
 /// What an embedding job embeds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JobKind {
     Incident,
@@ -179,6 +179,37 @@ pub struct Document {
     pub text: String,
     pub metadata: serde_json::Value,
     pub content_hash: String,
+    /// The client's `updated_at`, else when it was first stored.
+    pub time: Millis,
+}
+
+/// One row of an incident listing: the occurrence without its notes' text.
+#[derive(Debug, Clone, Serialize)]
+pub struct IncidentSummary {
+    pub id: i64,
+    pub fingerprint: String,
+    pub alertname: String,
+    pub namespace: Option<String>,
+    pub severity: Option<String>,
+    pub status: String,
+    pub summary: Option<String>,
+    pub starts_at: Millis,
+    pub last_seen: Millis,
+    pub times_notified: i64,
+    pub resolved_at: Option<Millis>,
+    pub notes: i64,
+}
+
+/// Filters of `GET /v1/incidents`. Newest first; `before_id` is the cursor.
+#[derive(Debug, Clone, Default)]
+pub struct IncidentQuery {
+    pub status: Option<String>,
+    pub alertname: Option<String>,
+    pub namespace: Option<String>,
+    /// Only occurrences seen at or after this time.
+    pub since: Option<Millis>,
+    pub before_id: Option<i64>,
+    pub limit: usize,
 }
 
 /// Outbox counts, for `/v1/status` and the backlog metrics.
@@ -187,6 +218,8 @@ pub struct Backlog {
     pub pending: i64,
     pub leased: i64,
     pub done: i64,
+    /// Jobs given up after too many attempts (their items are stored; an operator can requeue).
+    pub failed: i64,
     /// Age of the oldest pending job, in milliseconds (0 when none).
     pub oldest_pending_ms: i64,
 }
@@ -222,6 +255,16 @@ pub trait SqlStore: Send + Sync {
 
     /// Returns a job to the queue, to be retried at `retry_at`.
     async fn release_job(&self, job_id: i64, owner: &str, error: &str, retry_at: Millis) -> StoreResult<()>;
+
+    /// Gives a job up after repeated failures: it stays in the outbox as `failed`, visible
+    /// in `/v1/status`, instead of being retried forever.
+    async fn fail_job(&self, job_id: i64, owner: &str, error: &str, now: Millis) -> StoreResult<()>;
+
+    /// Incidents, newest first.
+    async fn list_incidents(&self, q: &IncidentQuery) -> StoreResult<Vec<IncidentSummary>>;
+
+    /// Earlier and later occurrences of the same alert (same fingerprint), newest first.
+    async fn occurrences(&self, fingerprint: &str, limit: usize) -> StoreResult<Vec<IncidentSummary>>;
 
     /// Outbox counts.
     async fn backlog(&self, now: Millis) -> StoreResult<Backlog>;

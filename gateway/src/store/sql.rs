@@ -11,7 +11,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 use super::{
-    Backlog, Dialect, Document, Incident, IngestOutcome, Job, JobKind, NewDocument, Note, SqlStore, StoreError,
+    Backlog, Dialect, Document, Incident, IncidentQuery, IncidentSummary, IngestOutcome, Job, JobKind, NewDocument, Note, SqlStore, StoreError,
     StoreResult, WebhookOutcome, PRIORITY_ALERT, PRIORITY_BULK,
 };
 use crate::alertmanager::Webhook;
@@ -116,6 +116,34 @@ pub fn redact(url: &str) -> String {
 
 const INSERT_JOB: &str = "INSERT INTO embedding_jobs (kind, target_id, priority, available_at, created_at) \
                           VALUES ($1, $2, $3, $4, $4)";
+
+/// The columns of an [`IncidentSummary`]; callers append WHERE/ORDER/LIMIT. A macro so
+/// the whole statement stays one static string.
+macro_rules! summary_select {
+    () => {
+        "SELECT i.id, i.fingerprint, i.alertname, i.namespace, i.severity, i.status, i.annotations, \
+         i.starts_at, i.last_seen, i.times_notified, i.resolved_at, \
+         (SELECT COUNT(*) FROM incident_notes n WHERE n.incident_id = i.id) AS notes FROM incidents i "
+    };
+}
+
+fn summary_from_row(r: &AnyRow) -> StoreResult<IncidentSummary> {
+    let annotations = parse_json(&r.try_get::<String, _>("annotations")?);
+    Ok(IncidentSummary {
+        id: r.try_get("id")?,
+        fingerprint: r.try_get("fingerprint")?,
+        alertname: r.try_get("alertname")?,
+        namespace: r.try_get("namespace")?,
+        severity: r.try_get("severity")?,
+        status: r.try_get("status")?,
+        summary: annotations.get("summary").and_then(|v| v.as_str()).map(str::to_owned),
+        starts_at: r.try_get("starts_at")?,
+        last_seen: r.try_get("last_seen")?,
+        times_notified: r.try_get("times_notified")?,
+        resolved_at: r.try_get("resolved_at")?,
+        notes: r.try_get("notes")?,
+    })
+}
 
 fn job_from_row(row: &AnyRow) -> StoreResult<Job> {
     Ok(Job {
@@ -340,7 +368,8 @@ impl SqlStore for SqlxStore {
 
     async fn document(&self, id: i64) -> StoreResult<Option<Document>> {
         let Some(r) = sqlx::query(
-            "SELECT id, source, external_id, title, body, metadata, content_hash FROM documents WHERE id = $1",
+            "SELECT id, source, external_id, title, body, metadata, content_hash, COALESCE(updated_at, created_at) AS time \
+             FROM documents WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -356,6 +385,7 @@ impl SqlStore for SqlxStore {
             text: r.try_get("body")?,
             metadata: parse_json(&r.try_get::<String, _>("metadata")?),
             content_hash: r.try_get("content_hash")?,
+            time: r.try_get("time")?,
         }))
     }
 
@@ -400,20 +430,68 @@ impl SqlStore for SqlxStore {
         Ok(())
     }
 
+    async fn fail_job(&self, job_id: i64, owner: &str, error: &str, now: Millis) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE embedding_jobs SET state = 'failed', done_at = $1, last_error = $2, lease_owner = NULL, \
+             lease_until = NULL WHERE id = $3 AND lease_owner = $4 AND state = 'pending'",
+        )
+        .bind(now)
+        .bind(error)
+        .bind(job_id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn list_incidents(&self, q: &IncidentQuery) -> StoreResult<Vec<IncidentSummary>> {
+        let rows = sqlx::query(concat!(
+            summary_select!(),
+            "WHERE ($1 IS NULL OR i.status = $1) AND ($2 IS NULL OR i.alertname = $2) ",
+            "AND ($3 IS NULL OR i.namespace = $3) AND ($4 IS NULL OR i.last_seen >= $4) ",
+            "AND ($5 IS NULL OR i.id < $5) ORDER BY i.id DESC LIMIT $6"
+        ))
+        .bind(q.status.clone())
+        .bind(q.alertname.clone())
+        .bind(q.namespace.clone())
+        .bind(q.since)
+        .bind(q.before_id)
+        .bind(q.limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(summary_from_row).collect()
+    }
+
+    async fn occurrences(&self, fingerprint: &str, limit: usize) -> StoreResult<Vec<IncidentSummary>> {
+        let rows = sqlx::query(concat!(summary_select!(), "WHERE i.fingerprint = $1 ORDER BY i.starts_at DESC LIMIT $2"))
+            .bind(fingerprint)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(summary_from_row).collect()
+    }
+
     async fn backlog(&self, now: Millis) -> StoreResult<Backlog> {
         let r = sqlx::query(
             "SELECT \
                COALESCE(SUM(CASE WHEN state = 'pending' AND (lease_until IS NULL OR lease_until < $1) THEN 1 ELSE 0 END), 0), \
                COALESCE(SUM(CASE WHEN state = 'pending' AND lease_until >= $1 THEN 1 ELSE 0 END), 0), \
                COALESCE(SUM(CASE WHEN state = 'done' THEN 1 ELSE 0 END), 0), \
-               COALESCE(MIN(CASE WHEN state = 'pending' THEN created_at END), $1) \
+               COALESCE(MIN(CASE WHEN state = 'pending' THEN created_at END), $1), \
+               COALESCE(SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END), 0) \
              FROM embedding_jobs",
         )
         .bind(now)
         .fetch_one(&self.pool)
         .await?;
         let oldest: i64 = r.try_get(3)?;
-        Ok(Backlog { pending: r.try_get(0)?, leased: r.try_get(1)?, done: r.try_get(2)?, oldest_pending_ms: now - oldest })
+        Ok(Backlog {
+            pending: r.try_get(0)?,
+            leased: r.try_get(1)?,
+            done: r.try_get(2)?,
+            failed: r.try_get(4)?,
+            oldest_pending_ms: now - oldest,
+        })
     }
 
     async fn cached_vector(&self, model: &str, content_hash: &str) -> StoreResult<Option<Vec<f32>>> {

@@ -1,0 +1,186 @@
+//! The embedded default: a qdrant-edge shard in `<data-dir>/vectors`.
+//!
+//! qdrant-edge's API is synchronous and its `flush` expects no concurrent writer, so all
+//! writes (and their flush) go through one lock on the blocking pool; searches run
+//! concurrently beside them. Every upsert is flushed before it returns: the caller marks
+//! the job done right after, and a done job is never redone.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use qdrant_edge::{
+    Distance, EdgeConfigBuilder, EdgeShard, EdgeSparseVectorParamsBuilder, EdgeVectorParamsBuilder,
+    Filter, FieldIndexOperations, CreateIndex, JsonPath, Modifier, NamedQuery, PayloadSchemaType, PointId,
+    PointInsertOperations, PointOperations, PointStructPersisted, QueryEnum, QueryRequest, ScoringQuery, SparseVector,
+    UpdateOperation, VectorInternal, VectorPersisted, VectorStructPersisted, WithPayloadInterface, WithVector,
+};
+
+use super::filter::{chunks_from, to_qdrant_json, Cond};
+use super::{Hit, IndexError, IndexFilter, IndexPoint, IndexResult, PointPayload, Probe, VectorIndex, DENSE, KEYWORDS};
+use crate::store::JobKind;
+
+/// The shard and the lock that serialises its writers.
+pub struct EdgeIndex {
+    shard: Arc<EdgeShard>,
+    writer: Arc<Mutex<()>>,
+    path: PathBuf,
+}
+
+fn edge_err(e: impl std::fmt::Display) -> IndexError {
+    IndexError::Unavailable(e.to_string())
+}
+
+impl EdgeIndex {
+    /// Opens the shard at `path`, creating it (with its payload indexes) on first start.
+    /// A shard made for another dimension is refused: mixing models corrupts search.
+    pub fn open(path: &Path, dim: usize) -> IndexResult<Self> {
+        let existing = path.join("edge_config.json").exists();
+        let shard = if existing {
+            let shard = EdgeShard::load(path, None).map_err(|e| IndexError::Config(format!("{}: {e}", path.display())))?;
+            let have = shard.config().vectors.get(DENSE).map(|v| v.size);
+            if have != Some(dim) {
+                return Err(IndexError::Config(format!(
+                    "the index at {} holds {:?}-dimensional vectors but the embedder makes {dim}; \
+                     point --data-dir elsewhere or remove that directory to re-index",
+                    path.display(),
+                    have
+                )));
+            }
+            shard
+        } else {
+            std::fs::create_dir_all(path).map_err(|e| IndexError::Config(format!("{}: {e}", path.display())))?;
+            let config = EdgeConfigBuilder::new()
+                .vector(DENSE, EdgeVectorParamsBuilder::new(dim, Distance::Cosine).build())
+                .sparse_vector(KEYWORDS, EdgeSparseVectorParamsBuilder::new().modifier(Modifier::Idf).build())
+                .build();
+            let shard = EdgeShard::new(path, config).map_err(|e| IndexError::Config(format!("{}: {e}", path.display())))?;
+            for (fields, ty) in [
+                (super::INDEXED_KEYWORD_FIELDS, PayloadSchemaType::Keyword),
+                (super::INDEXED_INTEGER_FIELDS, PayloadSchemaType::Integer),
+            ] {
+                for field in fields {
+                    let field_name = JsonPath::try_from(*field)
+                        .map_err(|_| IndexError::Config(format!("payload field name {field:?}")))?;
+                    shard
+                        .update(UpdateOperation::FieldIndexOperation(FieldIndexOperations::CreateIndex(CreateIndex {
+                            field_name,
+                            field_schema: Some(ty.into()),
+                        })))
+                        .map_err(|e| IndexError::Config(format!("payload index {field}: {e}")))?;
+                }
+            }
+            shard
+        };
+        let index = EdgeIndex { shard: Arc::new(shard), writer: Arc::new(Mutex::new(())), path: path.to_owned() };
+        tracing::info!(path = %index.path.display(), dim, created = !existing, "vector index ready (qdrant-edge)");
+        Ok(index)
+    }
+
+    /// Runs a write and flushes it, one writer at a time, off the async threads.
+    async fn write(&self, op: UpdateOperation) -> IndexResult<()> {
+        let shard = self.shard.clone();
+        let writer = self.writer.clone();
+        tokio::task::spawn_blocking(move || {
+            let _guard = writer.lock().unwrap_or_else(|p| p.into_inner());
+            shard.update(op).map_err(edge_err)?;
+            // qdrant-edge panics (instead of returning an error) when a flush fails.
+            std::panic::catch_unwind(AssertUnwindSafe(|| shard.flush()))
+                .map_err(|_| IndexError::Unavailable("flushing the shard failed".into()))
+        })
+        .await
+        .map_err(edge_err)?
+    }
+}
+
+fn filter(conds: &[Cond]) -> IndexResult<Option<Filter>> {
+    to_qdrant_json(conds)
+        .map(|j| serde_json::from_value::<Filter>(j).map_err(|e| IndexError::Config(format!("filter: {e}"))))
+        .transpose()
+}
+
+fn sparse(v: super::SparseVec) -> SparseVector {
+    SparseVector { indices: v.indices, values: v.values }
+}
+
+#[async_trait]
+impl VectorIndex for EdgeIndex {
+    fn backend(&self) -> &'static str {
+        "qdrant-edge"
+    }
+
+    async fn upsert(&self, points: Vec<IndexPoint>) -> IndexResult<()> {
+        if points.is_empty() {
+            return Ok(());
+        }
+        let points = points
+            .into_iter()
+            .map(|p| {
+                let mut vectors = HashMap::new();
+                vectors.insert(DENSE.to_owned(), VectorPersisted::Dense(p.dense));
+                if !p.keywords.is_empty() {
+                    vectors.insert(KEYWORDS.to_owned(), VectorPersisted::Sparse(sparse(p.keywords)));
+                }
+                PointStructPersisted {
+                    id: PointId::NumId(p.id),
+                    vector: VectorStructPersisted::Named(vectors),
+                    payload: Some(p.payload.to_json_map().into()),
+                }
+            })
+            .collect();
+        self.write(UpdateOperation::PointOperation(PointOperations::UpsertPoints(PointInsertOperations::PointsList(
+            points,
+        ))))
+        .await
+    }
+
+    async fn remove_chunks_from(&self, kind: JobKind, target_id: i64, from_chunk: u32) -> IndexResult<()> {
+        let f = filter(&chunks_from(kind, target_id, from_chunk))?.expect("non-empty conditions");
+        self.write(UpdateOperation::PointOperation(PointOperations::DeletePointsByFilter(f))).await
+    }
+
+    async fn search(&self, probe: Probe, f: &IndexFilter, limit: usize) -> IndexResult<Vec<Hit>> {
+        let (query, using) = match probe {
+            Probe::Dense(v) => (VectorInternal::Dense(v), DENSE),
+            Probe::Keywords(v) if v.is_empty() => return Ok(Vec::new()),
+            Probe::Keywords(v) => (VectorInternal::Sparse(sparse(v)), KEYWORDS),
+        };
+        let request = QueryRequest {
+            prefetches: Vec::new(),
+            query: Some(ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery { query, using: Some(using.to_owned()) }))),
+            filter: filter(&f.conditions())?,
+            score_threshold: None,
+            limit,
+            offset: 0,
+            params: None,
+            with_vector: WithVector::Bool(false),
+            with_payload: WithPayloadInterface::Bool(true),
+        };
+        let shard = self.shard.clone();
+        let points = tokio::task::spawn_blocking(move || shard.query(request)).await.map_err(edge_err)?.map_err(edge_err)?;
+        points
+            .into_iter()
+            .map(|p| {
+                let id = match p.id {
+                    PointId::NumId(n) => n,
+                    other => return Err(IndexError::Corrupt(format!("unexpected point id {other:?}"))),
+                };
+                let payload = p.payload.ok_or_else(|| IndexError::Corrupt(format!("point {id} has no payload")))?;
+                Ok(Hit { id, score: p.score, payload: PointPayload::from_json(serde_json::Value::Object(payload.0))? })
+            })
+            .collect()
+    }
+
+    async fn count(&self) -> IndexResult<u64> {
+        let shard = self.shard.clone();
+        let n = tokio::task::spawn_blocking(move || {
+            shard.count(qdrant_edge::CountRequest { filter: None, exact: true })
+        })
+        .await
+        .map_err(edge_err)?
+        .map_err(edge_err)?;
+        Ok(n as u64)
+    }
+}
