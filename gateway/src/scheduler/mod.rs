@@ -1,0 +1,227 @@
+//! The embedding scheduler: one task owns three class queues and decides which batch
+//! the embedder runs next (text-embeddings-inference's `core/queue.rs` shape: state owned
+//! by a task, fed by a channel, no locks).
+//!
+//! Policy ([`policy::pick_class`]): highest class first (interactive > alert > bulk);
+//! bulk is guaranteed one batch in `bulk_every`, but only while nothing higher has waited
+//! longer than `max_priority_wait`. At most `concurrency` batches are in flight, so the
+//! embedder's CPU budget is never oversubscribed by the gateway, whatever arrives. Each
+//! class queue is bounded: a full queue refuses at once (`Overloaded`), it never grows.
+
+pub mod metrics;
+pub mod policy;
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+
+pub use metrics::SchedulerMetrics;
+pub use policy::SchedulerConfig;
+
+use crate::embedding::{Class, EmbedBackend, EmbedFailure, Vector};
+
+type Reply = oneshot::Sender<Result<Vec<Vector>, EmbedFailure>>;
+
+/// What callers send the actor.
+struct Submit {
+    class: Class,
+    texts: Vec<String>,
+    reply: Reply,
+}
+
+/// A request being answered piece by piece (its texts may span batches).
+struct Assembly {
+    slots: Vec<Option<Vector>>,
+    missing: usize,
+    reply: Option<Reply>,
+}
+
+impl Assembly {
+    fn fill(&mut self, index: usize, v: Vector) {
+        if self.slots[index].is_none() {
+            self.slots[index] = Some(v);
+            self.missing -= 1;
+        }
+        if self.missing == 0 {
+            if let Some(r) = self.reply.take() {
+                let _ = r.send(Ok(self.slots.iter_mut().map(|s| s.take().expect("filled")).collect()));
+            }
+        }
+    }
+
+    fn fail(&mut self, e: EmbedFailure) {
+        if let Some(r) = self.reply.take() {
+            let _ = r.send(Err(e));
+        }
+    }
+}
+
+/// One text waiting in a class queue.
+struct Item {
+    text: String,
+    index: usize,
+    request: Arc<Mutex<Assembly>>,
+    enqueued: Instant,
+}
+
+/// A snapshot for `/v1/status`.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SchedulerStatus {
+    pub queued: [usize; 3],
+    pub oldest_wait_ms: [u64; 3],
+    pub in_flight_batches: usize,
+    pub concurrency: usize,
+}
+
+/// Handle to the actor. Cheap to clone.
+#[derive(Clone)]
+pub struct Scheduler {
+    tx: mpsc::Sender<Msg>,
+    backend: Arc<dyn EmbedBackend>,
+}
+
+enum Msg {
+    Submit(Submit),
+    Status(oneshot::Sender<SchedulerStatus>),
+}
+
+impl Scheduler {
+    /// Starts the actor. It stops when every handle is dropped and in-flight batches end.
+    pub fn spawn(cfg: SchedulerConfig, backend: Arc<dyn EmbedBackend>, metrics: Arc<SchedulerMetrics>) -> Self {
+        let (tx, rx) = mpsc::channel(1024);
+        let actor = Actor {
+            cfg,
+            backend: backend.clone(),
+            metrics,
+            queues: Default::default(),
+            in_flight: JoinSet::new(),
+            since_bulk: 0,
+        };
+        tokio::spawn(actor.run(rx));
+        Scheduler { tx, backend }
+    }
+
+    /// Embeds `texts` in `class`, waiting for its turn. All or nothing.
+    pub async fn embed(&self, class: Class, texts: Vec<String>) -> Result<Vec<Vector>, EmbedFailure> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Submit(Submit { class, texts, reply }))
+            .await
+            .map_err(|_| EmbedFailure::Unavailable("scheduler stopped".into()))?;
+        rx.await.map_err(|_| EmbedFailure::Unavailable("scheduler stopped".into()))?
+    }
+
+    /// Queue state, for `/v1/status`.
+    pub async fn status(&self) -> Option<SchedulerStatus> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Msg::Status(tx)).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// The backend the batches run on.
+    pub fn backend(&self) -> &Arc<dyn EmbedBackend> {
+        &self.backend
+    }
+}
+
+struct Actor {
+    cfg: SchedulerConfig,
+    backend: Arc<dyn EmbedBackend>,
+    metrics: Arc<SchedulerMetrics>,
+    queues: [VecDeque<Item>; 3],
+    in_flight: JoinSet<()>,
+    /// Batches started since bulk last got one.
+    since_bulk: u32,
+}
+
+impl Actor {
+    async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
+        let mut open = true;
+        loop {
+            self.dispatch();
+            if !open && self.in_flight.is_empty() && self.queues.iter().all(VecDeque::is_empty) {
+                return;
+            }
+            tokio::select! {
+                msg = rx.recv(), if open => match msg {
+                    Some(Msg::Submit(s)) => self.submit(s),
+                    Some(Msg::Status(tx)) => { let _ = tx.send(self.status()); }
+                    None => open = false,
+                },
+                Some(_) = self.in_flight.join_next(), if !self.in_flight.is_empty() => {}
+            }
+        }
+    }
+
+    fn submit(&mut self, s: Submit) {
+        let q = &mut self.queues[s.class as usize];
+        let capacity = self.cfg.capacity(s.class);
+        if q.len() + s.texts.len() > capacity {
+            self.metrics.rejected(s.class);
+            // The queue drains at about one batch per in-flight slot per second on a small
+            // CPU; a second is an honest first guess, and clients back off from there.
+            let _ = s.reply.send(Err(EmbedFailure::Overloaded { retry_after: Duration::from_secs(1) }));
+            return;
+        }
+        let now = Instant::now();
+        let request =
+            Arc::new(Mutex::new(Assembly { slots: vec![None; s.texts.len()], missing: s.texts.len(), reply: Some(s.reply) }));
+        for (index, text) in s.texts.into_iter().enumerate() {
+            q.push_back(Item { text, index, request: request.clone(), enqueued: now });
+        }
+        self.metrics.set_depth(s.class, q.len());
+    }
+
+    fn status(&self) -> SchedulerStatus {
+        let now = Instant::now();
+        let mut st = SchedulerStatus { in_flight_batches: self.in_flight.len(), concurrency: self.cfg.concurrency, ..Default::default() };
+        for c in Class::ALL {
+            let q = &self.queues[c as usize];
+            st.queued[c as usize] = q.len();
+            st.oldest_wait_ms[c as usize] = q.front().map(|i| now.duration_since(i.enqueued).as_millis() as u64).unwrap_or(0);
+        }
+        st
+    }
+
+    /// Starts batches while there is room and work.
+    fn dispatch(&mut self) {
+        while self.in_flight.len() < self.cfg.concurrency {
+            let now = Instant::now();
+            let oldest = |c: Class| self.queues[c as usize].front().map(|i| now.duration_since(i.enqueued));
+            let waits = [oldest(Class::Interactive), oldest(Class::Alert), oldest(Class::Bulk)];
+            let Some(class) = policy::pick_class(&self.cfg, waits, self.since_bulk) else { return };
+            self.since_bulk = if class == Class::Bulk { 0 } else { self.since_bulk.saturating_add(1) };
+            let q = &mut self.queues[class as usize];
+            let n = q.len().min(self.cfg.max_batch_texts);
+            let items: Vec<Item> = q.drain(..n).collect();
+            self.metrics.set_depth(class, q.len());
+            self.metrics.batch_started(class, &items.iter().map(|i| now.duration_since(i.enqueued)).collect::<Vec<_>>(), n, self.cfg.max_batch_texts);
+            let backend = self.backend.clone();
+            let metrics = self.metrics.clone();
+            self.in_flight.spawn(async move {
+                let texts = items.iter().map(|i| i.text.clone()).collect();
+                let started = Instant::now();
+                let result = backend.embed(texts, class).await;
+                metrics.batch_done(class, started.elapsed(), items.len(), result.is_ok());
+                match result {
+                    Ok(vectors) => {
+                        for (item, v) in items.into_iter().zip(vectors) {
+                            item.request.lock().unwrap_or_else(|p| p.into_inner()).fill(item.index, v);
+                        }
+                    }
+                    Err(e) => {
+                        for item in items {
+                            item.request.lock().unwrap_or_else(|p| p.into_inner()).fail(e.clone());
+                        }
+                    }
+                }
+            });
+        }
+    }
+}
