@@ -1,13 +1,22 @@
 //! Firebreak's gateway: alerts and documents in, stored durably at once, embedded later by
 //! a priority scheduler, found again by incident lookup.
 //!
-//! Built so far (issue 4 is in progress): the Alertmanager payload ([`alertmanager`]),
-//! the intake and probe endpoints ([`api`]),
-//! the durable SQL store with its embedding-job outbox ([`store`]), content hashing
-//! ([`hashing`]) and clock ([`clock`]).
+//! The path of an item: [`api`] (intake) → [`store`] (row + outbox job, one transaction)
+//! → [`indexer`] (claims the job) → [`chunking`] → [`scheduler`] (priority classes,
+//! bounded batches) → [`embedding`] (in-process or remote) → [`index`] (qdrant-edge or
+//! Qdrant). A query: [`api::search`] → [`search`] (dense + BM25, fused) → [`store`].
+//! [`app`] wires the parts together.
 
 pub mod alertmanager;
 pub mod api;
+pub mod app;
+pub mod chunking;
 pub mod clock;
+pub mod embedding;
 pub mod hashing;
+pub mod index;
+pub mod indexer;
+pub mod render;
+pub mod scheduler;
+pub mod search;
 pub mod store;

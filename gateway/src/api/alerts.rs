@@ -21,6 +21,7 @@ pub async fn receive(
         json_body_with_raw(body, state.limits.max_body_bytes, "an Alertmanager webhook payload (version 4)")?;
     let raw = String::from_utf8_lossy(&raw);
     let outcome = state.store.record_webhook(&hook, &raw, now_millis()).await.map_err(store_error)?;
+    state.wake.notify_one();
     tracing::info!(
         receiver = %hook.receiver, alerts = outcome.alerts, new = outcome.new,
         repeated = outcome.repeated, resolved = outcome.resolved, "alerts stored"

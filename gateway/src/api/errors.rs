@@ -1,4 +1,4 @@
-//! Store failures as HTTP answers. A database that cannot be reached is a 503 with
+//! Failures as HTTP answers. A dependency that cannot be reached is a 503 with
 //! `Retry-After`: Alertmanager and the ingest client retry 5xx, so nothing is lost while
 //! it is down, and the answer comes at once instead of after a hung request.
 
@@ -7,6 +7,9 @@ use std::time::Duration;
 use axum::http::StatusCode;
 pub use firebreak_embedder::http::error::ApiError;
 
+use crate::embedding::EmbedFailure;
+use crate::index::IndexError;
+use crate::search::SearchError;
 use crate::store::StoreError;
 
 /// Maps a store error to the answer a client can act on.
@@ -23,4 +26,49 @@ pub fn store_error(e: StoreError) -> ApiError {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store_error", d)
         }
     }
+}
+
+/// Maps an index error: the index down is retryable, a broken one is not.
+pub fn index_error(e: IndexError) -> ApiError {
+    match e {
+        IndexError::Unavailable(d) => {
+            tracing::warn!(error = %d, "vector index unavailable: answering 503");
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "index_unavailable", d).retry_after(Duration::from_secs(5))
+        }
+        other => {
+            tracing::error!(error = %other, "vector index error");
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "index_error", other.to_string())
+        }
+    }
+}
+
+pub fn search_error(e: SearchError) -> ApiError {
+    match e {
+        SearchError::Index(e) => index_error(e),
+        SearchError::Store(e) => store_error(e),
+    }
+}
+
+/// Maps an embedding failure (for `/v1/embeddings`).
+pub fn embed_error(e: EmbedFailure) -> ApiError {
+    match e {
+        EmbedFailure::Input(d) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", d),
+        EmbedFailure::Overloaded { retry_after } => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "the interactive embedding queue is full")
+                .retry_after(retry_after)
+        }
+        EmbedFailure::Unavailable(d) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "embedder_unavailable", d).retry_after(Duration::from_secs(5))
+        }
+    }
+}
+
+/// Unknown paths get the same JSON error shape as everything else.
+pub async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no route for {}", uri.path()))
+}
+
+/// A 422 for a request that parsed but makes no sense.
+pub fn invalid(code: &'static str, detail: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
 }

@@ -81,6 +81,7 @@ pub async fn receive(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let outcome = state.store.ingest(&req.source, &req.run_id, &docs, now_millis()).await.map_err(store_error)?;
+    state.wake.notify_one();
     tracing::info!(
         source = %req.source, run_id = %req.run_id, accepted = outcome.accepted,
         unchanged = outcome.unchanged, "documents stored"

@@ -1,17 +1,27 @@
 //! The gateway's HTTP API. Intake handlers answer 2xx only after the store committed the
-//! item together with its embedding job; they never wait for a model.
+//! item together with its embedding job; they never wait for a model. Query handlers use
+//! the embedder only as the interactive class of the scheduler, with a deadline.
 
 pub mod alerts;
+pub mod embeddings;
 pub mod errors;
+pub mod incidents;
 pub mod ingest;
 pub mod probes;
+pub mod search;
+pub mod status;
 
 use std::sync::Arc;
 
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::{get, post};
 use axum::Router;
+use prometheus_client::registry::Registry;
+use tokio::sync::Notify;
 
+use crate::index::VectorIndex;
+use crate::scheduler::Scheduler;
+use crate::search::Searcher;
 use crate::store::SqlStore;
 
 /// Request limits of the API (each has a flag and `FIREBREAK_*` variable in the binary).
@@ -21,11 +31,23 @@ pub struct ApiLimits {
     pub max_body_bytes: usize,
     /// Most documents in one ingest call (413 beyond): the client splits larger batches.
     pub max_documents_per_ingest: usize,
+    /// Most results one search may ask for (422 beyond).
+    pub max_search_k: usize,
+    /// Largest search query in bytes (413 beyond): a query is a question, not a document.
+    pub max_query_bytes: usize,
+    /// Most inputs in one `/v1/embeddings` call (422 beyond).
+    pub max_embedding_inputs: usize,
 }
 
 impl Default for ApiLimits {
     fn default() -> Self {
-        ApiLimits { max_body_bytes: 4 * 1024 * 1024, max_documents_per_ingest: 256 }
+        ApiLimits {
+            max_body_bytes: 4 * 1024 * 1024,
+            max_documents_per_ingest: 256,
+            max_search_k: 50,
+            max_query_bytes: 8 * 1024,
+            max_embedding_inputs: 64,
+        }
     }
 }
 
@@ -33,6 +55,12 @@ impl Default for ApiLimits {
 #[derive(Clone)]
 pub struct ApiState {
     pub store: Arc<dyn SqlStore>,
+    pub index: Arc<dyn VectorIndex>,
+    pub scheduler: Scheduler,
+    pub searcher: Arc<Searcher>,
+    pub registry: Arc<Registry>,
+    /// Rung after an intake commit so the outbox worker picks the job up at once.
+    pub wake: Arc<Notify>,
     pub limits: ApiLimits,
 }
 
@@ -41,8 +69,20 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/v1/alerts", post(alerts::receive))
         .route("/v1/ingest", post(ingest::receive))
+        .route("/v1/search", post(search::search))
+        .route("/v1/incidents", get(incidents::list))
+        .route("/v1/incidents/{id}", get(incidents::get))
+        .route("/v1/incidents/{id}/notes", post(incidents::add_note))
+        .route("/v1/embeddings", post(embeddings::embeddings))
+        .route("/v1/status", get(status::status))
         .route("/healthz", get(probes::healthz))
         .route("/readyz", get(probes::readyz))
+        .route("/metrics", get(metrics))
+        .fallback(errors::not_found)
         .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
         .with_state(state)
+}
+
+async fn metrics(State(state): State<ApiState>) -> axum::response::Response {
+    firebreak_embedder::http::render_metrics(&state.registry)
 }

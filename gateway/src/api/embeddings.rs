@@ -1,0 +1,19 @@
+//! `POST /v1/embeddings`: OpenAI-compatible, always scheduled as interactive, so agents
+//! can embed through the gateway without bypassing its budget.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::Json;
+use firebreak_embedder::http::openai::{parse, respond, Response};
+
+use super::errors::{embed_error, ApiError};
+use super::ApiState;
+use crate::embedding::Class;
+
+pub async fn embeddings(State(state): State<ApiState>, body: Result<Bytes, BytesRejection>) -> Result<Json<Response>, ApiError> {
+    let req = parse(body, state.limits.max_body_bytes, state.limits.max_embedding_inputs)?;
+    let vectors = state.scheduler.embed(Class::Interactive, req.texts).await.map_err(embed_error)?;
+    let model = state.scheduler.backend().model().to_owned();
+    Ok(Json(respond(vectors.into_iter().map(|v| (v.values, v.tokens.unwrap_or(0))).collect(), model, req.base64)))
+}

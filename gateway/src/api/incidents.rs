@@ -1,0 +1,119 @@
+//! `GET /v1/incidents`, `GET /v1/incidents/{id}`, `POST /v1/incidents/{id}/notes`.
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use firebreak_embedder::http::error::json_body;
+use serde::{Deserialize, Serialize};
+
+use super::errors::{invalid, store_error, ApiError};
+use super::ApiState;
+use crate::clock::{now_millis, parse_rfc3339};
+use crate::store::{Incident, IncidentQuery, IncidentSummary, Note};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    status: Option<String>,
+    alertname: Option<String>,
+    namespace: Option<String>,
+    since: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+/// A page of incidents; pass `next_cursor` back as `cursor` for the next one.
+#[derive(Serialize)]
+pub struct Page {
+    incidents: Vec<IncidentSummary>,
+    next_cursor: Option<String>,
+}
+
+const MAX_PAGE: usize = 500;
+
+fn bad_query(e: QueryRejection) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "bad_query_string", e.body_text())
+}
+
+fn incident_id(p: Result<Path<i64>, PathRejection>) -> Result<i64, ApiError> {
+    p.map(|Path(id)| id)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_incident_id", format!("incident ids are integers: {}", e.body_text())))
+}
+
+/// Lists occurrences, newest first.
+pub async fn list(State(state): State<ApiState>, params: Result<Query<ListParams>, QueryRejection>) -> Result<Json<Page>, ApiError> {
+    let Query(p) = params.map_err(bad_query)?;
+    let limit = p.limit.unwrap_or(50);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(invalid("bad_limit", format!("limit must be between 1 and {MAX_PAGE}")));
+    }
+    if let Some(s) = p.status.as_deref() {
+        if s != "firing" && s != "resolved" {
+            return Err(invalid("bad_status", format!("status must be firing or resolved, not {s:?}")));
+        }
+    }
+    let since = match p.since.as_deref() {
+        None => None,
+        Some(s) => Some(parse_rfc3339(s).ok_or_else(|| invalid("bad_since", format!("since {s:?} is not an RFC 3339 time")))?),
+    };
+    let before_id = match p.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => Some(c.parse::<i64>().map_err(|_| invalid("bad_cursor", format!("cursor {c:?} did not come from this API")))?),
+    };
+    let q = IncidentQuery { status: p.status, alertname: p.alertname, namespace: p.namespace, since, before_id, limit };
+    let incidents = state.store.list_incidents(&q).await.map_err(store_error)?;
+    let next_cursor = (incidents.len() == limit).then(|| incidents.last().map(|i| i.id.to_string())).flatten();
+    Ok(Json(Page { incidents, next_cursor }))
+}
+
+/// One incident with its notes and the other occurrences of the same alert.
+#[derive(Serialize)]
+pub struct IncidentDetail {
+    #[serde(flatten)]
+    incident: Incident,
+    history: Vec<IncidentSummary>,
+}
+
+pub async fn get(
+    State(state): State<ApiState>,
+    id: Result<Path<i64>, PathRejection>,
+) -> Result<Json<IncidentDetail>, ApiError> {
+    let id = incident_id(id)?;
+    let incident = state
+        .store
+        .incident(id)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no incident {id}")))?;
+    let mut history = state.store.occurrences(&incident.fingerprint, 51).await.map_err(store_error)?;
+    history.retain(|o| o.id != id);
+    history.truncate(50);
+    Ok(Json(IncidentDetail { incident, history }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoteIn {
+    text: String,
+    #[serde(default)]
+    author: Option<String>,
+}
+
+/// Adds a note ("what fixed it"); the incident is re-embedded with it, so later searches
+/// find the fix. 201 once stored with its job.
+pub async fn add_note(
+    State(state): State<ApiState>,
+    id: Result<Path<i64>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Note>), ApiError> {
+    let id = incident_id(id)?;
+    let n: NoteIn = json_body(body, state.limits.max_body_bytes, "{\"text\", \"author\"?}")?;
+    if n.text.trim().is_empty() {
+        return Err(invalid("empty_note", "a note needs text"));
+    }
+    let note = state.store.add_note(id, n.author.as_deref(), &n.text, now_millis()).await.map_err(store_error)?;
+    state.wake.notify_one();
+    Ok((StatusCode::CREATED, Json(note)))
+}

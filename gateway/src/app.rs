@@ -1,0 +1,241 @@
+//! Wiring: builds the gateway from its configuration, in the order dependencies need
+//! (store → embedder → index → scheduler → outbox worker → API), and stops it in reverse.
+//! The binary and the end-to-end tests both start the gateway through here, so the tests
+//! run exactly what production runs.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use firebreak_embedder::tokenize::TextTokenizer;
+use firebreak_embedder::{EngineConfig, Embedder};
+use prometheus_client::registry::Registry;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::api::{router, ApiLimits, ApiState};
+use crate::chunking::{ChunkPolicy, Segmenter};
+use crate::embedding::in_process::InProcess;
+use crate::embedding::remote::{Remote, RemoteConfig};
+use crate::embedding::EmbedBackend;
+use crate::index::edge::EdgeIndex;
+use crate::index::server::ServerIndex;
+use crate::index::{Keywords, VectorIndex};
+use crate::indexer::{Indexer, IndexerConfig, IndexerMetrics};
+use crate::scheduler::{Scheduler, SchedulerConfig, SchedulerMetrics};
+use crate::search::Searcher;
+use crate::store::sql::{redact, StoreConfig};
+use crate::store::{Dialect, SqlStore, SqlxStore};
+
+/// Which embedder the gateway uses.
+#[derive(Debug, Clone)]
+pub enum EmbedderChoice {
+    /// The `embedder` crate in this process.
+    InProcess(EngineConfig),
+    /// An OpenAI-compatible server; `tokenizer` (a tokenizer.json) makes chunking
+    /// token-exact, else words stand in for tokens.
+    Remote { cfg: RemoteConfig, tokenizer: Option<PathBuf>, max_seq_length: usize },
+}
+
+/// Where vectors live.
+#[derive(Debug, Clone)]
+pub enum IndexChoice {
+    /// qdrant-edge shard under `<data-dir>/vectors`.
+    Edge,
+    /// A Qdrant server.
+    Server { url: String, collection: String, timeout: Duration },
+}
+
+/// Everything `firebreak serve` can be told.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    pub data_dir: PathBuf,
+    /// `None`: SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    pub db_max_connections: u32,
+    pub index: IndexChoice,
+    pub embedder: EmbedderChoice,
+    pub scheduler: SchedulerConfig,
+    /// Outbox worker settings; its `chunks` are filled from the model when `None`.
+    pub indexer: IndexerSettings,
+    pub api: ApiLimits,
+    pub search_embed_timeout: Duration,
+}
+
+/// Outbox worker settings that do not depend on the model.
+#[derive(Debug, Clone)]
+pub struct IndexerSettings {
+    pub owner: Option<String>,
+    pub max_jobs: usize,
+    pub lease: Duration,
+    pub poll_interval: Duration,
+    pub max_attempts: i64,
+    pub chunk_tokens: Option<usize>,
+    pub chunk_overlap: Option<usize>,
+    pub max_chunks: usize,
+}
+
+impl Default for IndexerSettings {
+    fn default() -> Self {
+        IndexerSettings {
+            owner: None,
+            max_jobs: 16,
+            lease: Duration::from_secs(300),
+            poll_interval: Duration::from_secs(1),
+            max_attempts: 12,
+            chunk_tokens: None,
+            chunk_overlap: None,
+            max_chunks: 256,
+        }
+    }
+}
+
+impl GatewayConfig {
+    /// The embedded default: SQLite and qdrant-edge in `data_dir`, the model in-process.
+    pub fn embedded(data_dir: impl Into<PathBuf>, model_dir: impl Into<PathBuf>) -> Self {
+        GatewayConfig {
+            data_dir: data_dir.into(),
+            database_url: None,
+            db_max_connections: 8,
+            index: IndexChoice::Edge,
+            embedder: EmbedderChoice::InProcess(EngineConfig::new(model_dir)),
+            scheduler: SchedulerConfig::default(),
+            indexer: IndexerSettings::default(),
+            api: ApiLimits::default(),
+            search_embed_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// A running gateway.
+pub struct Gateway {
+    pub state: ApiState,
+    stop_indexer: Arc<Notify>,
+    indexer: JoinHandle<()>,
+}
+
+/// Opens the SQL store (migrating it) from the configuration.
+pub async fn open_store(data_dir: &std::path::Path, url: Option<&str>, max_connections: u32) -> anyhow::Result<SqlxStore> {
+    let url = match url {
+        Some(u) => u.to_owned(),
+        None => {
+            std::fs::create_dir_all(data_dir).with_context(|| format!("creating data dir {}", data_dir.display()))?;
+            Dialect::sqlite_url(data_dir)
+        }
+    };
+    let mut cfg = StoreConfig::new(&url);
+    cfg.max_connections = max_connections;
+    let store = SqlxStore::open(&cfg).await.with_context(|| format!("opening store {}", redact(&url)))?;
+    tracing::info!(store = %redact(&url), "store ready (migrations applied)");
+    Ok(store)
+}
+
+fn owner_name() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "firebreak".into());
+    format!("{host}-{}-{}", std::process::id(), crate::clock::now_millis())
+}
+
+impl Gateway {
+    /// Starts every part. Must run inside a tokio runtime.
+    pub async fn start(cfg: GatewayConfig) -> anyhow::Result<Self> {
+        let store = open_store(&cfg.data_dir, cfg.database_url.as_deref(), cfg.db_max_connections).await?;
+        Self::start_with_store(cfg, Arc::new(store)).await
+    }
+
+    /// Starts every part on a store opened by the caller (tests that need to reach under
+    /// the store, e.g. to take the database away).
+    pub async fn start_with_store(cfg: GatewayConfig, store: Arc<dyn SqlStore>) -> anyhow::Result<Self> {
+        let mut registry = Registry::default();
+
+        let (backend, segmenter, max_seq): (Arc<dyn EmbedBackend>, Segmenter, usize) = match &cfg.embedder {
+            EmbedderChoice::InProcess(engine) => {
+                let e = Embedder::start(engine.clone(), &mut registry)
+                    .with_context(|| format!("starting the embedder from {}", engine.model_dir.display()))?;
+                let seg = Segmenter::Tokenizer(e.tokenizer().clone());
+                let max_seq = e.model().max_seq_length;
+                (Arc::new(InProcess::new(e)), seg, max_seq)
+            }
+            EmbedderChoice::Remote { cfg: rc, tokenizer, max_seq_length } => {
+                let seg = match tokenizer {
+                    Some(p) => Segmenter::Tokenizer(Arc::new(
+                        TextTokenizer::load(p, *max_seq_length, usize::MAX, usize::MAX)
+                            .with_context(|| format!("loading tokenizer {}", p.display()))?,
+                    )),
+                    None => Segmenter::Words,
+                };
+                (Arc::new(Remote::new(rc.clone()).context("remote embedder")?), seg, *max_seq_length)
+            }
+        };
+        tracing::info!(embedder = %backend.describe(), model = backend.model(), dim = backend.dim(), "embedder chosen");
+
+        let index: Arc<dyn VectorIndex> = match &cfg.index {
+            IndexChoice::Edge => {
+                let path = cfg.data_dir.join("vectors");
+                let dim = backend.dim();
+                Arc::new(tokio::task::spawn_blocking(move || EdgeIndex::open(&path, dim)).await??)
+            }
+            IndexChoice::Server { url, collection, timeout } => {
+                Arc::new(ServerIndex::open(url, collection, backend.dim(), *timeout).await?)
+            }
+        };
+
+        let scheduler =
+            Scheduler::spawn(cfg.scheduler, backend.clone(), Arc::new(SchedulerMetrics::new(&mut registry)));
+        let keywords = Arc::new(Keywords::new()?);
+
+        let mut chunks = ChunkPolicy::for_model(max_seq);
+        if let Some(t) = cfg.indexer.chunk_tokens {
+            chunks.max_tokens = t.clamp(8, max_seq.saturating_sub(2).max(8));
+        }
+        if let Some(o) = cfg.indexer.chunk_overlap {
+            chunks.overlap = o.min(chunks.max_tokens / 2);
+        }
+        chunks.max_chunks = cfg.indexer.max_chunks.clamp(1, crate::index::point_id::MAX_CHUNKS as usize);
+        let s = &cfg.indexer;
+        let mut icfg = IndexerConfig::new(s.owner.clone().unwrap_or_else(owner_name), chunks);
+        icfg.max_jobs = s.max_jobs.max(1);
+        icfg.lease = s.lease;
+        icfg.poll_interval = s.poll_interval;
+        icfg.max_attempts = s.max_attempts.max(1);
+        let indexer = Arc::new(Indexer {
+            cfg: icfg,
+            store: store.clone(),
+            index: index.clone(),
+            scheduler: scheduler.clone(),
+            keywords: keywords.clone(),
+            segmenter,
+            metrics: Arc::new(IndexerMetrics::new(&mut registry)),
+        });
+
+        let searcher = Arc::new(Searcher {
+            index: index.clone(),
+            store: store.clone(),
+            scheduler: scheduler.clone(),
+            keywords,
+            embed_timeout: cfg.search_embed_timeout,
+            history_limit: 10,
+        });
+        let wake = Arc::new(Notify::new());
+        let stop_indexer = Arc::new(Notify::new());
+        let stop = stop_indexer.clone();
+        let indexer = tokio::spawn(indexer.run(wake.clone(), async move { stop.notified().await }));
+        let state = ApiState { store, index, scheduler, searcher, registry: Arc::new(registry), wake, limits: cfg.api };
+        Ok(Gateway { state, stop_indexer, indexer })
+    }
+
+    /// The HTTP API.
+    pub fn router(&self) -> Router {
+        router(self.state.clone())
+    }
+
+    /// Lets jobs in progress finish (up to `grace`); whatever is left returns to the
+    /// outbox when its lease runs out.
+    pub async fn shutdown(self, grace: Duration) {
+        self.stop_indexer.notify_one();
+        if tokio::time::timeout(grace, self.indexer).await.is_err() {
+            tracing::warn!(?grace, "jobs still in progress at shutdown; their leases will return them to the outbox");
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! Flags. Every limit has a default that is safe on a small shared node, a flag, and a
+//! `FIREBREAK_*` variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::bail;
+use clap::{Args, Parser, Subcommand};
+use firebreak_embedder::args::EngineArgs;
+use firebreak_gateway::api::ApiLimits;
+use firebreak_gateway::app::{EmbedderChoice, GatewayConfig, IndexChoice, IndexerSettings};
+use firebreak_gateway::embedding::remote::RemoteConfig;
+use firebreak_gateway::scheduler::SchedulerConfig;
+
+#[derive(Parser)]
+#[command(name = "firebreak", version, about = "Rate-limited embedding and RAG gateway for Kubernetes operations")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+impl Cli {
+    /// Async runtime threads: HTTP, database and index I/O. Inference has its own budget.
+    pub fn runtime_threads(&self) -> usize {
+        match &self.command {
+            Command::Serve(s) => s.runtime_threads.max(1),
+            Command::Migrate(_) => 1,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API, the outbox worker and the embedding scheduler.
+    Serve(Box<ServeArgs>),
+    /// Apply database migrations and exit.
+    Migrate(StoreArgs),
+}
+
+#[derive(Args, Clone)]
+pub struct StoreArgs {
+    /// Directory for the embedded SQLite database and the qdrant-edge vector index.
+    #[arg(long, env = "FIREBREAK_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// postgres://… for production; unset: SQLite in --data-dir.
+    #[arg(long, env = "FIREBREAK_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Database connections held at most.
+    #[arg(long, env = "FIREBREAK_DB_MAX_CONNECTIONS", default_value_t = 8)]
+    pub db_max_connections: u32,
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Address to listen on.
+    #[arg(long, env = "FIREBREAK_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Async runtime threads (HTTP and I/O; inference runs on --cpu-threads).
+    #[arg(long, env = "FIREBREAK_RUNTIME_THREADS", default_value_t = 2)]
+    pub runtime_threads: usize,
+    /// Seconds to let jobs in progress finish at shutdown.
+    #[arg(long, env = "FIREBREAK_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+
+    // -- embedder --
+    /// In-process embedder (the default): model directory, CPU budget and engine limits.
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Use a remote OpenAI-compatible embedder instead (firebreak-embedder serve, TEI, Ollama).
+    #[arg(long, env = "FIREBREAK_EMBEDDER_URL")]
+    pub embedder_url: Option<String>,
+    /// Model name sent to the remote embedder; also the vector-cache key.
+    #[arg(long, env = "FIREBREAK_EMBEDDER_MODEL", default_value = "all-MiniLM-L6-v2")]
+    pub embedder_model: String,
+    /// Dimension of the remote embedder's vectors.
+    #[arg(long, env = "FIREBREAK_EMBEDDING_DIM", default_value_t = 384)]
+    pub embedding_dim: usize,
+    /// Deadline of one remote embedding call, in seconds.
+    #[arg(long, env = "FIREBREAK_EMBEDDER_TIMEOUT_SECS", default_value_t = 30)]
+    pub embedder_timeout_secs: u64,
+    /// tokenizer.json of the remote model, for token-exact chunking (else words are counted).
+    #[arg(long, env = "FIREBREAK_TOKENIZER")]
+    pub tokenizer: Option<PathBuf>,
+    /// Sequence limit of the remote model, in tokens.
+    #[arg(long, env = "FIREBREAK_MAX_SEQ_LENGTH", default_value_t = 256)]
+    pub max_seq_length: usize,
+
+    // -- vector index --
+    /// Qdrant server (gRPC, e.g. http://qdrant:6334); unset: qdrant-edge in --data-dir.
+    #[arg(long, env = "FIREBREAK_QDRANT_URL")]
+    pub qdrant_url: Option<String>,
+    /// Qdrant collection, created on first start.
+    #[arg(long, env = "FIREBREAK_QDRANT_COLLECTION", default_value = "firebreak")]
+    pub qdrant_collection: String,
+    /// Deadline of one Qdrant call, in seconds.
+    #[arg(long, env = "FIREBREAK_QDRANT_TIMEOUT_SECS", default_value_t = 10)]
+    pub qdrant_timeout_secs: u64,
+
+    // -- scheduler --
+    /// Embedding batches in flight at once.
+    #[arg(long, env = "FIREBREAK_EMBED_CONCURRENCY", default_value_t = 1)]
+    pub embed_concurrency: usize,
+    /// Texts per embedding batch.
+    #[arg(long, env = "FIREBREAK_EMBED_BATCH_TEXTS", default_value_t = 32)]
+    pub embed_batch_texts: usize,
+    /// Texts allowed to wait in the interactive class (beyond: 503 / keyword-only search).
+    #[arg(long, env = "FIREBREAK_INTERACTIVE_QUEUE_TEXTS", default_value_t = 256)]
+    pub interactive_queue_texts: usize,
+    /// Texts allowed to wait in the alert class.
+    #[arg(long, env = "FIREBREAK_ALERT_QUEUE_TEXTS", default_value_t = 4096)]
+    pub alert_queue_texts: usize,
+    /// Texts allowed to wait in the bulk class.
+    #[arg(long, env = "FIREBREAK_BULK_QUEUE_TEXTS", default_value_t = 4096)]
+    pub bulk_queue_texts: usize,
+    /// Bulk gets at least one batch in this many…
+    #[arg(long, env = "FIREBREAK_BULK_EVERY", default_value_t = 4)]
+    pub bulk_every: u32,
+    /// …unless a higher class has waited longer than this many milliseconds.
+    #[arg(long, env = "FIREBREAK_MAX_PRIORITY_WAIT_MS", default_value_t = 2000)]
+    pub max_priority_wait_ms: u64,
+
+    // -- outbox worker --
+    /// Embedding jobs in progress at once.
+    #[arg(long, env = "FIREBREAK_MAX_JOBS", default_value_t = 16)]
+    pub max_jobs: usize,
+    /// Seconds a claimed job stays ours; a dead replica's jobs return after it.
+    #[arg(long, env = "FIREBREAK_JOB_LEASE_SECS", default_value_t = 300)]
+    pub job_lease_secs: u64,
+    /// Outbox poll interval in milliseconds (intake also wakes the worker at once).
+    #[arg(long, env = "FIREBREAK_OUTBOX_POLL_MS", default_value_t = 1000)]
+    pub outbox_poll_ms: u64,
+    /// Attempts before a job is given up as failed.
+    #[arg(long, env = "FIREBREAK_MAX_JOB_ATTEMPTS", default_value_t = 12)]
+    pub max_job_attempts: i64,
+    /// Tokens per chunk (default: the model's limit).
+    #[arg(long, env = "FIREBREAK_CHUNK_TOKENS")]
+    pub chunk_tokens: Option<usize>,
+    /// Tokens shared by consecutive chunks (default: an eighth of a chunk, at most 32).
+    #[arg(long, env = "FIREBREAK_CHUNK_OVERLAP")]
+    pub chunk_overlap: Option<usize>,
+    /// Most chunks indexed per document; the rest is stored, not indexed.
+    #[arg(long, env = "FIREBREAK_MAX_CHUNKS", default_value_t = 256)]
+    pub max_chunks: usize,
+
+    // -- API --
+    /// Largest request body in bytes (413 beyond).
+    #[arg(long, env = "FIREBREAK_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Most documents per ingest call (413 beyond).
+    #[arg(long, env = "FIREBREAK_MAX_DOCUMENTS_PER_INGEST", default_value_t = 256)]
+    pub max_documents_per_ingest: usize,
+    /// Most results per search (422 beyond).
+    #[arg(long, env = "FIREBREAK_MAX_SEARCH_K", default_value_t = 50)]
+    pub max_search_k: usize,
+    /// Largest search query in bytes (413 beyond).
+    #[arg(long, env = "FIREBREAK_MAX_QUERY_BYTES", default_value_t = 8 * 1024)]
+    pub max_query_bytes: usize,
+    /// Most inputs per /v1/embeddings call (422 beyond).
+    #[arg(long, env = "FIREBREAK_MAX_EMBEDDING_INPUTS", default_value_t = 64)]
+    pub max_embedding_inputs: usize,
+    /// Milliseconds a search waits for its query embedding before going keyword-only.
+    #[arg(long, env = "FIREBREAK_SEARCH_EMBED_TIMEOUT_MS", default_value_t = 2000)]
+    pub search_embed_timeout_ms: u64,
+}
+
+impl ServeArgs {
+    /// The gateway configuration these flags describe.
+    pub fn config(&self) -> anyhow::Result<GatewayConfig> {
+        for (name, v) in [
+            ("--embed-concurrency", self.embed_concurrency),
+            ("--embed-batch-texts", self.embed_batch_texts),
+            ("--interactive-queue-texts", self.interactive_queue_texts),
+            ("--alert-queue-texts", self.alert_queue_texts),
+            ("--bulk-queue-texts", self.bulk_queue_texts),
+            ("--max-jobs", self.max_jobs),
+            ("--max-chunks", self.max_chunks),
+            ("--max-search-k", self.max_search_k),
+        ] {
+            if v == 0 {
+                bail!("{name} must be at least 1: zero would refuse all work forever");
+            }
+        }
+        let embedder = match &self.embedder_url {
+            None => EmbedderChoice::InProcess(self.engine.config()?),
+            Some(url) => EmbedderChoice::Remote {
+                cfg: RemoteConfig {
+                    url: url.clone(),
+                    model: self.embedder_model.clone(),
+                    dim: self.embedding_dim,
+                    timeout: Duration::from_secs(self.embedder_timeout_secs.max(1)),
+                },
+                tokenizer: self.tokenizer.clone(),
+                max_seq_length: self.max_seq_length,
+            },
+        };
+        let index = match &self.qdrant_url {
+            None => IndexChoice::Edge,
+            Some(url) => IndexChoice::Server {
+                url: url.clone(),
+                collection: self.qdrant_collection.clone(),
+                timeout: Duration::from_secs(self.qdrant_timeout_secs.max(1)),
+            },
+        };
+        Ok(GatewayConfig {
+            data_dir: self.store.data_dir.clone(),
+            database_url: self.store.database_url.clone(),
+            db_max_connections: self.store.db_max_connections,
+            index,
+            embedder,
+            scheduler: SchedulerConfig {
+                concurrency: self.embed_concurrency,
+                max_batch_texts: self.embed_batch_texts,
+                capacity: [self.interactive_queue_texts, self.alert_queue_texts, self.bulk_queue_texts],
+                bulk_every: self.bulk_every.max(1),
+                max_priority_wait: Duration::from_millis(self.max_priority_wait_ms),
+            },
+            indexer: IndexerSettings {
+                owner: None,
+                max_jobs: self.max_jobs,
+                lease: Duration::from_secs(self.job_lease_secs.max(1)),
+                poll_interval: Duration::from_millis(self.outbox_poll_ms.max(10)),
+                max_attempts: self.max_job_attempts,
+                chunk_tokens: self.chunk_tokens,
+                chunk_overlap: self.chunk_overlap,
+                max_chunks: self.max_chunks,
+            },
+            api: ApiLimits {
+                max_body_bytes: self.max_body_bytes,
+                max_documents_per_ingest: self.max_documents_per_ingest,
+                max_search_k: self.max_search_k,
+                max_query_bytes: self.max_query_bytes,
+                max_embedding_inputs: self.max_embedding_inputs,
+            },
+            search_embed_timeout: Duration::from_millis(self.search_embed_timeout_ms),
+        })
+    }
+}

@@ -1,0 +1,89 @@
+//! Outbox metrics (`firebreak_outbox_*`): the backlog and its age (the number to alert
+//! on), what the worker did with each job, and how often the vector cache saved work.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::store::{Backlog, JobKind};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    pub kind: &'static str,
+}
+
+/// The outbox worker's metrics.
+pub struct IndexerMetrics {
+    pub pending: Gauge,
+    pub leased: Gauge,
+    pub failed: Gauge,
+    pub oldest_pending_seconds: Gauge,
+    pub jobs_done: Family<KindLabel, Counter>,
+    pub jobs_retried: Family<KindLabel, Counter>,
+    pub jobs_failed: Family<KindLabel, Counter>,
+    pub cache_hits: Counter,
+    pub cache_misses: Counter,
+    pub chunks_dropped: Counter,
+    pub points_written: Counter,
+}
+
+impl IndexerMetrics {
+    pub fn new(registry: &mut Registry) -> Self {
+        let m = IndexerMetrics {
+            pending: Gauge::default(),
+            leased: Gauge::default(),
+            failed: Gauge::default(),
+            oldest_pending_seconds: Gauge::default(),
+            jobs_done: Family::default(),
+            jobs_retried: Family::default(),
+            jobs_failed: Family::default(),
+            cache_hits: Counter::default(),
+            cache_misses: Counter::default(),
+            chunks_dropped: Counter::default(),
+            points_written: Counter::default(),
+        };
+        let r = registry.sub_registry_with_prefix("firebreak_outbox");
+        r.register("pending_jobs", "Embedding jobs waiting to be claimed", m.pending.clone());
+        r.register("leased_jobs", "Embedding jobs claimed and in progress", m.leased.clone());
+        r.register("failed_jobs", "Embedding jobs given up after --max-job-attempts", m.failed.clone());
+        r.register("oldest_pending_seconds", "Age of the oldest waiting job", m.oldest_pending_seconds.clone());
+        r.register("jobs_done", "Jobs embedded and indexed, by kind", m.jobs_done.clone());
+        r.register("jobs_retried", "Job attempts that failed and were rescheduled, by kind", m.jobs_retried.clone());
+        r.register("jobs_failed", "Jobs given up, by kind", m.jobs_failed.clone());
+        r.register("vector_cache_hits", "Chunks whose vector came from the content-hash cache", m.cache_hits.clone());
+        r.register("vector_cache_misses", "Chunks that had to be embedded", m.cache_misses.clone());
+        r.register("chunks_dropped", "Chunks beyond --max-chunks, stored but not indexed", m.chunks_dropped.clone());
+        r.register("points_written", "Points written to the vector index", m.points_written.clone());
+        m
+    }
+
+    fn kind(k: JobKind) -> KindLabel {
+        KindLabel { kind: k.as_str() }
+    }
+
+    pub(crate) fn backlog(&self, b: &Backlog) {
+        self.pending.set(b.pending);
+        self.leased.set(b.leased);
+        self.failed.set(b.failed);
+        self.oldest_pending_seconds.set(b.oldest_pending_ms / 1000);
+    }
+
+    pub(crate) fn job_done(&self, k: JobKind) {
+        self.jobs_done.get_or_create(&Self::kind(k)).inc();
+    }
+
+    pub(crate) fn job_retried(&self, k: JobKind) {
+        self.jobs_retried.get_or_create(&Self::kind(k)).inc();
+    }
+
+    pub(crate) fn job_failed(&self, k: JobKind) {
+        self.jobs_failed.get_or_create(&Self::kind(k)).inc();
+    }
+
+    pub(crate) fn cache(&self, hits: usize, misses: usize) {
+        self.cache_hits.inc_by(hits as u64);
+        self.cache_misses.inc_by(misses as u64);
+    }
+}

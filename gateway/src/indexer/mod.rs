@@ -1,0 +1,219 @@
+//! The outbox worker: turns embedding jobs into indexed points.
+//!
+//! A job is claimed with a lease, its item is read back from the SQL store, cut into
+//! chunks, embedded through the [`Scheduler`] (vectors already in the content-hash cache
+//! are reused, never recomputed), written to the vector index under deterministic ids,
+//! and only then marked done. A crash anywhere before "done" leaves the job to be claimed
+//! again when its lease runs out; redoing it overwrites the same points.
+//!
+//! Bounded: at most `max_jobs` jobs are in progress, so a backlog of a million documents
+//! costs a million rows in the outbox, not a million tasks in memory.
+
+pub mod metrics;
+mod points;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+
+pub use metrics::IndexerMetrics;
+
+use crate::chunking::{ChunkPolicy, Segmenter};
+use crate::clock::now_millis;
+use crate::embedding::{Class, EmbedFailure};
+use crate::index::{IndexError, Keywords, VectorIndex};
+use crate::scheduler::Scheduler;
+use crate::store::{Job, SqlStore, StoreError};
+
+/// Outbox worker limits; each has a `FIREBREAK_*` flag in the binary.
+#[derive(Debug, Clone)]
+pub struct IndexerConfig {
+    /// This replica's name in job leases.
+    pub owner: String,
+    /// Jobs in progress at once.
+    pub max_jobs: usize,
+    /// How long a claimed job is ours; a crashed claimer's jobs return after it.
+    pub lease: Duration,
+    /// How often the outbox is polled when nobody rings (other replicas' jobs, retries).
+    pub poll_interval: Duration,
+    /// Attempts before a job is given up as `failed`.
+    pub max_attempts: i64,
+    /// Longest wait before a failed job is retried.
+    pub max_backoff: Duration,
+    pub chunks: ChunkPolicy,
+}
+
+impl IndexerConfig {
+    pub fn new(owner: impl Into<String>, chunks: ChunkPolicy) -> Self {
+        IndexerConfig {
+            owner: owner.into(),
+            max_jobs: 16,
+            lease: Duration::from_secs(300),
+            poll_interval: Duration::from_secs(1),
+            max_attempts: 12,
+            max_backoff: Duration::from_secs(300),
+            chunks,
+        }
+    }
+}
+
+/// Everything a job needs.
+pub struct Indexer {
+    pub cfg: IndexerConfig,
+    pub store: Arc<dyn SqlStore>,
+    pub index: Arc<dyn VectorIndex>,
+    pub scheduler: Scheduler,
+    pub keywords: Arc<Keywords>,
+    pub segmenter: Segmenter,
+    pub metrics: Arc<IndexerMetrics>,
+}
+
+/// Why a job did not finish.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum JobError {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Index(#[from] IndexError),
+    #[error("{0}")]
+    Embed(#[from] EmbedFailure),
+}
+
+impl JobError {
+    /// When to try again: the embedder's own hint when it is overloaded, else
+    /// exponential backoff by attempt, capped.
+    fn retry_in(&self, attempts: i64, max: Duration) -> Duration {
+        match self {
+            JobError::Embed(EmbedFailure::Overloaded { retry_after }) => *retry_after,
+            _ => Duration::from_secs(1u64 << attempts.clamp(0, 16) as u32).min(max),
+        }
+    }
+
+    /// Input errors never succeed on retry.
+    fn is_permanent(&self) -> bool {
+        matches!(self, JobError::Embed(EmbedFailure::Input(_)))
+    }
+}
+
+impl Indexer {
+    /// Runs until `shutdown` resolves; jobs in progress are finished first (or, if the
+    /// process dies, returned by their lease).
+    pub async fn run(self: Arc<Self>, wake: Arc<Notify>, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut running: JoinSet<()> = JoinSet::new();
+        let mut stopping = false;
+        let mut last_backlog: Option<std::time::Instant> = None;
+        loop {
+            if !stopping && running.len() < self.cfg.max_jobs {
+                match self.store.claim_jobs(&self.cfg.owner, self.cfg.max_jobs - running.len(), self.cfg.lease, now_millis()).await {
+                    Ok(jobs) => {
+                        for job in jobs {
+                            let me = self.clone();
+                            running.spawn(async move { me.run_job(job).await });
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "claiming embedding jobs failed; retrying"),
+                }
+            }
+            // The backlog query scans the outbox: at most once per poll interval.
+            if last_backlog.is_none_or(|t| t.elapsed() >= self.cfg.poll_interval) {
+                self.refresh_backlog().await;
+                last_backlog = Some(std::time::Instant::now());
+            }
+            if stopping && running.is_empty() {
+                return;
+            }
+            tokio::select! {
+                _ = &mut shutdown, if !stopping => stopping = true,
+                Some(_) = running.join_next(), if !running.is_empty() => {}
+                _ = wake.notified(), if !stopping => {}
+                _ = tokio::time::sleep(self.cfg.poll_interval), if !stopping => {}
+            }
+        }
+    }
+
+    async fn refresh_backlog(&self) {
+        if let Ok(b) = self.store.backlog(now_millis()).await {
+            self.metrics.backlog(&b);
+        }
+    }
+
+    async fn run_job(&self, job: Job) {
+        let result = self.process(&job).await;
+        let now = now_millis();
+        let outcome = match result {
+            Ok(()) => self.store.complete_job(job.id, &self.cfg.owner, now).await.map(|held| {
+                if held {
+                    self.metrics.job_done(job.kind);
+                } else {
+                    tracing::warn!(job = job.id, "lease lost before completion; another worker redid it");
+                }
+            }),
+            Err(e) if e.is_permanent() || job.attempts >= self.cfg.max_attempts => {
+                tracing::error!(job = job.id, kind = job.kind.as_str(), target = job.target_id, attempts = job.attempts, error = %e, "embedding job failed for good");
+                self.metrics.job_failed(job.kind);
+                self.store.fail_job(job.id, &self.cfg.owner, &e.to_string(), now).await
+            }
+            Err(e) => {
+                let wait = e.retry_in(job.attempts, self.cfg.max_backoff);
+                tracing::warn!(job = job.id, kind = job.kind.as_str(), attempts = job.attempts, retry_in = ?wait, error = %e, "embedding job will be retried");
+                self.metrics.job_retried(job.kind);
+                self.store.release_job(job.id, &self.cfg.owner, &e.to_string(), now + wait.as_millis() as i64).await
+            }
+        };
+        if let Err(e) = outcome {
+            // The lease will run out and the job will come back: nothing is lost.
+            tracing::warn!(job = job.id, error = %e, "could not record the job's outcome");
+        }
+    }
+
+    /// Embeds and indexes one job's item.
+    async fn process(&self, job: &Job) -> Result<(), JobError> {
+        let Some(item) = points::load(self.store.as_ref(), job).await? else {
+            tracing::info!(job = job.id, kind = job.kind.as_str(), target = job.target_id, "item no longer exists; nothing to index");
+            return Ok(());
+        };
+        let segmenter = self.segmenter.clone();
+        let policy = self.cfg.chunks;
+        let text = item.text.clone();
+        let chunks = tokio::task::spawn_blocking(move || segmenter.chunk(&text, policy))
+            .await
+            .map_err(|e| EmbedFailure::Unavailable(format!("chunking: {e}")))?;
+        if chunks.dropped > 0 {
+            tracing::warn!(job = job.id, kept = chunks.chunks.len(), dropped = chunks.dropped, "text longer than --max-chunks; its tail is stored but not indexed");
+            self.metrics.chunks_dropped.inc_by(chunks.dropped as u64);
+        }
+        let vectors = self.vectors(&chunks.chunks, Class::from_job_priority(job.priority)).await?;
+        let n = chunks.chunks.len() as u32;
+        let points = points::build(job, &item, chunks.chunks, vectors, &self.keywords);
+        self.index.upsert(points).await?;
+        self.index.remove_chunks_from(job.kind, job.target_id, n).await?;
+        self.metrics.points_written.inc_by(n as u64);
+        Ok(())
+    }
+
+    /// Vectors for `chunks`: from the cache where present, the rest embedded in one
+    /// scheduler request and cached.
+    async fn vectors(&self, chunks: &[String], class: Class) -> Result<Vec<Vec<f32>>, JobError> {
+        let model = self.scheduler.backend().model().to_owned();
+        let hashes: Vec<String> = chunks.iter().map(|c| crate::hashing::content_hash(&[c])).collect();
+        let mut out: Vec<Option<Vec<f32>>> = Vec::with_capacity(chunks.len());
+        for h in &hashes {
+            out.push(self.store.cached_vector(&model, h).await?);
+        }
+        let missing: Vec<usize> = (0..chunks.len()).filter(|&i| out[i].is_none()).collect();
+        self.metrics.cache(chunks.len() - missing.len(), missing.len());
+        if !missing.is_empty() {
+            let texts = missing.iter().map(|&i| chunks[i].clone()).collect();
+            let embedded = self.scheduler.embed(class, texts).await?;
+            let now = now_millis();
+            for (&i, v) in missing.iter().zip(embedded) {
+                self.store.cache_vector(&model, &hashes[i], &v.values, now).await?;
+                out[i] = Some(v.values);
+            }
+        }
+        Ok(out.into_iter().map(|v| v.expect("every chunk has a vector")).collect())
+    }
+}

