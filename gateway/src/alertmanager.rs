@@ -11,7 +11,7 @@ use crate::clock::{parse_rfc3339, Millis};
 pub type KeyValues = BTreeMap<String, String>;
 
 /// One webhook notification (a group of alerts).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Webhook {
     #[serde(default)]
@@ -35,7 +35,7 @@ pub struct Webhook {
 }
 
 /// One alert of a notification.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Alert {
     pub status: String,

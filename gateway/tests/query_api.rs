@@ -78,6 +78,14 @@ async fn bad_requests_get_json_errors_and_embeddings_work() {
     assert!((norm - 1.0).abs() < 1e-3);
     assert!(v["usage"]["prompt_tokens"].as_u64().unwrap() > 2);
 
+    // The OpenAPI document covers every route the router serves.
+    let (s, v) = call(M::GET, format!("{url}/openapi.json"), None).await;
+    assert_eq!(s, 200);
+    for path in ["/v1/alerts", "/v1/ingest", "/v1/search", "/v1/incidents", "/v1/incidents/{id}", "/v1/incidents/{id}/notes", "/v1/embeddings", "/v1/status", "/healthz", "/readyz"] {
+        assert!(v["paths"][path].is_object(), "{path} missing from /openapi.json");
+    }
+    assert!(v["components"]["schemas"]["SearchResponse"].is_object());
+
     let (s, v) = call(M::GET, format!("{url}/v1/status"), None).await;
     assert_eq!(s, 200);
     assert_eq!(v["dependencies"]["index"]["backend"], "qdrant-edge", "{v}");

@@ -13,6 +13,10 @@ use crate::clock::now_millis;
 use crate::store::WebhookOutcome;
 
 /// Stores the notification and answers with what it did. The 200 comes after the commit.
+#[utoipa::path(post, path = "/v1/alerts", tag = "intake", request_body = Webhook,
+    responses((status = 200, description = "Stored", body = WebhookOutcome),
+              (status = 400, body = super::openapi::ErrorBody), (status = 413, body = super::openapi::ErrorBody),
+              (status = 422, body = super::openapi::ErrorBody), (status = 503, body = super::openapi::ErrorBody)))]
 pub async fn receive(
     State(state): State<ApiState>,
     body: Result<Bytes, BytesRejection>,

@@ -11,6 +11,9 @@ use super::errors::{embed_error, ApiError};
 use super::ApiState;
 use crate::embedding::Class;
 
+#[utoipa::path(post, path = "/v1/embeddings", tag = "embeddings", request_body = super::openapi::EmbeddingsRequest,
+    responses((status = 200, body = super::openapi::EmbeddingsResponse), (status = 422, body = super::openapi::ErrorBody),
+              (status = 503, body = super::openapi::ErrorBody)))]
 pub async fn embeddings(State(state): State<ApiState>, body: Result<Bytes, BytesRejection>) -> Result<Json<Response>, ApiError> {
     let req = parse(body, state.limits.max_body_bytes, state.limits.max_embedding_inputs)?;
     let vectors = state.scheduler.embed(Class::Interactive, req.texts).await.map_err(embed_error)?;

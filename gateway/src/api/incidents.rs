@@ -13,7 +13,8 @@ use super::ApiState;
 use crate::clock::{now_millis, parse_rfc3339};
 use crate::store::{Incident, IncidentQuery, IncidentSummary, Note};
 
-#[derive(Deserialize)]
+/// Filters of the incident list (`since` is RFC 3339; `cursor` is a page's `next_cursor`).
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     status: Option<String>,
@@ -25,7 +26,7 @@ pub struct ListParams {
 }
 
 /// A page of incidents; pass `next_cursor` back as `cursor` for the next one.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Page {
     incidents: Vec<IncidentSummary>,
     next_cursor: Option<String>,
@@ -43,6 +44,8 @@ fn incident_id(p: Result<Path<i64>, PathRejection>) -> Result<i64, ApiError> {
 }
 
 /// Lists occurrences, newest first.
+#[utoipa::path(get, path = "/v1/incidents", tag = "query", params(ListParams),
+    responses((status = 200, body = Page), (status = 400, body = super::openapi::ErrorBody), (status = 422, body = super::openapi::ErrorBody)))]
 pub async fn list(State(state): State<ApiState>, params: Result<Query<ListParams>, QueryRejection>) -> Result<Json<Page>, ApiError> {
     let Query(p) = params.map_err(bad_query)?;
     let limit = p.limit.unwrap_or(50);
@@ -69,13 +72,15 @@ pub async fn list(State(state): State<ApiState>, params: Result<Query<ListParams
 }
 
 /// One incident with its notes and the other occurrences of the same alert.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct IncidentDetail {
     #[serde(flatten)]
     incident: Incident,
     history: Vec<IncidentSummary>,
 }
 
+#[utoipa::path(get, path = "/v1/incidents/{id}", tag = "query", params(("id" = i64, Path)),
+    responses((status = 200, body = IncidentDetail), (status = 400, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)))]
 pub async fn get(
     State(state): State<ApiState>,
     id: Result<Path<i64>, PathRejection>,
@@ -93,9 +98,10 @@ pub async fn get(
     Ok(Json(IncidentDetail { incident, history }))
 }
 
-#[derive(Deserialize)]
+/// A note: typically what fixed it.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NoteIn {
+pub struct NoteIn {
     text: String,
     #[serde(default)]
     author: Option<String>,
@@ -103,6 +109,8 @@ struct NoteIn {
 
 /// Adds a note ("what fixed it"); the incident is re-embedded with it, so later searches
 /// find the fix. 201 once stored with its job.
+#[utoipa::path(post, path = "/v1/incidents/{id}/notes", tag = "query", params(("id" = i64, Path)), request_body = NoteIn,
+    responses((status = 201, body = Note), (status = 404, body = super::openapi::ErrorBody), (status = 422, body = super::openapi::ErrorBody)))]
 pub async fn add_note(
     State(state): State<ApiState>,
     id: Result<Path<i64>, PathRejection>,

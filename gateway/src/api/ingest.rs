@@ -13,15 +13,17 @@ use super::ApiState;
 use crate::clock::{now_millis, parse_rfc3339};
 use crate::store::{IngestOutcome, NewDocument};
 
-#[derive(Deserialize)]
-struct IngestRequest {
+/// A batch of documents from the ingest client.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct IngestRequest {
     source: String,
     run_id: String,
     documents: Vec<DocumentIn>,
 }
 
-#[derive(Deserialize)]
-struct DocumentIn {
+/// One document; `updated_at` is RFC 3339.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct DocumentIn {
     id: String,
     text: String,
     #[serde(default)]
@@ -37,6 +39,10 @@ fn invalid(detail: String) -> ApiError {
 }
 
 /// Validates and stores one batch; 202 once committed (embedding follows later).
+#[utoipa::path(post, path = "/v1/ingest", tag = "intake", request_body = IngestRequest,
+    responses((status = 202, description = "Stored; embedding follows", body = IngestOutcome),
+              (status = 400, body = super::openapi::ErrorBody), (status = 413, body = super::openapi::ErrorBody),
+              (status = 422, body = super::openapi::ErrorBody), (status = 503, body = super::openapi::ErrorBody)))]
 pub async fn receive(
     State(state): State<ApiState>,
     body: Result<Bytes, BytesRejection>,

@@ -7,6 +7,7 @@ pub mod embeddings;
 pub mod errors;
 pub mod incidents;
 pub mod ingest;
+pub mod openapi;
 pub mod probes;
 pub mod search;
 pub mod status;
@@ -78,6 +79,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/healthz", get(probes::healthz))
         .route("/readyz", get(probes::readyz))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi::document))
         .fallback(errors::not_found)
         .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
         .with_state(state)

@@ -12,10 +12,14 @@ use super::errors::{store_error, ApiError};
 use super::ApiState;
 use crate::store::StoreError;
 
+/// Liveness.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process answers", body = String)))]
 pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
+/// Readiness: the SQL store answers.
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, body = Object), (status = 503, body = super::openapi::ErrorBody)))]
 pub async fn readyz(State(state): State<ApiState>) -> Result<Json<serde_json::Value>, ApiError> {
     match tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await {
         Ok(Ok(())) => Ok(Json(serde_json::json!({"ready": true}))),

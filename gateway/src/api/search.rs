@@ -17,9 +17,10 @@ use crate::render;
 use crate::search::{Mode, Query, SearchResponse};
 use crate::store::JobKind;
 
-#[derive(Deserialize)]
+/// A search: exactly one of `query` or `alert`.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SearchRequest {
+pub struct SearchRequest {
     #[serde(default)]
     query: Option<String>,
     #[serde(default)]
@@ -34,9 +35,10 @@ struct SearchRequest {
     mode: Mode,
 }
 
-#[derive(Deserialize, Default)]
+/// Payload filters; `since` is RFC 3339.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct FilterIn {
+pub struct FilterIn {
     source: Option<String>,
     namespace: Option<String>,
     alertname: Option<String>,
@@ -52,6 +54,10 @@ const SHAPE: &str = "{\"query\": string | \"alert\": <Alertmanager alert>, \"k\"
                      \"filter\"?: {\"source\"?, \"namespace\"?, \"alertname\"?, \"since\"?}, \"mode\"?: \"hybrid\"|\"dense\"|\"keyword\"}";
 
 /// Validates the request, runs the search, answers with ranked, hydrated results.
+#[utoipa::path(post, path = "/v1/search", tag = "query", request_body = SearchRequest,
+    responses((status = 200, description = "Ranked results; `mode` says what ran, `degraded` whether the embedder was missing", body = SearchResponse),
+              (status = 400, body = super::openapi::ErrorBody), (status = 413, body = super::openapi::ErrorBody),
+              (status = 422, body = super::openapi::ErrorBody), (status = 503, body = super::openapi::ErrorBody)))]
 pub async fn search(
     State(state): State<ApiState>,
     body: Result<Bytes, BytesRejection>,

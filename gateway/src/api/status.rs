@@ -14,6 +14,7 @@ use crate::embedding::Class;
 
 const CHECK: Duration = Duration::from_secs(2);
 
+#[utoipa::path(get, path = "/v1/status", tag = "operations", responses((status = 200, description = "Queues, backlog and dependencies", body = Object)))]
 pub async fn status(State(state): State<ApiState>) -> Json<Value> {
     let backlog = tokio::time::timeout(CHECK, state.store.backlog(now_millis())).await;
     let (store, backlog) = match backlog {

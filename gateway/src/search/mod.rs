@@ -21,7 +21,7 @@ use crate::store::{Document, Incident, IncidentSummary, JobKind, SqlStore, Store
 use fusion::Ranked;
 
 /// How to rank.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Dense and keyword rankings fused by RRF.
@@ -41,7 +41,7 @@ pub struct Query {
 }
 
 /// One result.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SearchHit {
     pub score: f32,
     pub kind: JobKind,
@@ -59,7 +59,7 @@ pub struct SearchHit {
 }
 
 /// A document result without its full text.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DocumentRef {
     pub source: String,
     pub external_id: String,
@@ -67,7 +67,7 @@ pub struct DocumentRef {
 }
 
 /// The answer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SearchResponse {
     /// The mode that actually ran.
     pub mode: Mode,

@@ -66,7 +66,7 @@ fn is_transient(code: Option<&str>) -> bool {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// What a stored webhook did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct WebhookOutcome {
     /// Alerts in the payload.
     pub alerts: u64,
@@ -90,7 +90,7 @@ pub struct NewDocument {
 }
 
 /// What an ingest call did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct IngestOutcome {
     /// Documents new or changed, stored, each with an embedding job.
     pub accepted: u64,
@@ -101,7 +101,7 @@ pub struct IngestOutcome {
 }
 
 /// What an embedding job embeds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum JobKind {
     Incident,
@@ -141,7 +141,7 @@ pub struct Job {
 }
 
 /// An occurrence with its history and notes: the answer to "what fixed it?".
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Incident {
     pub id: i64,
     pub fingerprint: String,
@@ -161,7 +161,7 @@ pub struct Incident {
 }
 
 /// A note on an incident (typically: what fixed it).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Note {
     pub id: i64,
     pub author: Option<String>,
@@ -184,7 +184,7 @@ pub struct Document {
 }
 
 /// One row of an incident listing: the occurrence without its notes' text.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct IncidentSummary {
     pub id: i64,
     pub fingerprint: String,
@@ -213,7 +213,7 @@ pub struct IncidentQuery {
 }
 
 /// Outbox counts, for `/v1/status` and the backlog metrics.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Backlog {
     pub pending: i64,
     pub leased: i64,
