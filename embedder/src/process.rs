@@ -6,10 +6,18 @@ use std::io::IsTerminal;
 /// Logs to stderr, filtered by `FIREBREAK_LOG` (default `info`). Colour only on a
 /// terminal: escape codes in `kubectl logs` or a log shipper are noise.
 pub fn init_logging() {
+    init_logging_with("info");
+}
+
+/// As [`init_logging`], with another default filter (a binary may quiet a dependency's
+/// start-up chatter; `FIREBREAK_LOG` still overrides it).
+pub fn init_logging_with(default_filter: &str) {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FIREBREAK_LOG").unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FIREBREAK_LOG").unwrap_or_else(|_| default_filter.into()),
+        )
         .init();
 }
 

@@ -152,10 +152,18 @@ pub struct Incident {
     pub labels: serde_json::Value,
     pub annotations: serde_json::Value,
     pub generator_url: Option<String>,
+    #[serde(serialize_with = "crate::clock::rfc3339::serialize")]
+    #[schema(value_type = String, format = DateTime)]
     pub starts_at: Millis,
+    #[serde(serialize_with = "crate::clock::rfc3339::serialize")]
+    #[schema(value_type = String, format = DateTime)]
     pub first_seen: Millis,
+    #[serde(serialize_with = "crate::clock::rfc3339::serialize")]
+    #[schema(value_type = String, format = DateTime)]
     pub last_seen: Millis,
     pub times_notified: i64,
+    #[serde(serialize_with = "crate::clock::rfc3339::option::serialize")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub resolved_at: Option<Millis>,
     pub notes: Vec<Note>,
 }
@@ -166,6 +174,8 @@ pub struct Note {
     pub id: i64,
     pub author: Option<String>,
     pub text: String,
+    #[serde(serialize_with = "crate::clock::rfc3339::serialize")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Millis,
 }
 
@@ -193,9 +203,15 @@ pub struct IncidentSummary {
     pub severity: Option<String>,
     pub status: String,
     pub summary: Option<String>,
+    #[serde(serialize_with = "crate::clock::rfc3339::serialize")]
+    #[schema(value_type = String, format = DateTime)]
     pub starts_at: Millis,
+    #[serde(serialize_with = "crate::clock::rfc3339::serialize")]
+    #[schema(value_type = String, format = DateTime)]
     pub last_seen: Millis,
     pub times_notified: i64,
+    #[serde(serialize_with = "crate::clock::rfc3339::option::serialize")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub resolved_at: Option<Millis>,
     pub notes: i64,
 }

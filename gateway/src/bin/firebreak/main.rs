@@ -17,7 +17,9 @@ use cli::{Cli, Command, ServeArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    firebreak_embedder::process::init_logging();
+    // qdrant-edge warns at every start about process-wide flags only Qdrant's server sets;
+    // its real errors still show.
+    firebreak_embedder::process::init_logging_with("info,qdrant_edge::common=error");
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(cli.runtime_threads()).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
