@@ -39,9 +39,9 @@ fn key_values(v: &serde_json::Value) -> KeyValues {
 /// An incident with its notes: the notes are what make a later search answer "what fixed it".
 pub fn incident(i: &Incident) -> String {
     let mut out = alert_text(
-        &i.alertname,
-        i.severity.as_deref(),
-        i.namespace.as_deref(),
+        &i.head.alertname,
+        i.head.severity.as_deref(),
+        i.head.namespace.as_deref(),
         &key_values(&i.labels),
         &key_values(&i.annotations),
     );

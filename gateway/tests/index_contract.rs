@@ -23,6 +23,7 @@ fn axis(i: usize) -> Vec<f32> {
     v
 }
 
+#[allow(clippy::too_many_arguments)] // a table row of test data, read best flat
 fn point(kw: &Keywords, kind: JobKind, target: i64, chunk: u32, ns: &str, time: i64, text: &str, dir: usize) -> IndexPoint {
     IndexPoint {
         id: point_id(kind, target, chunk),

@@ -22,18 +22,18 @@ async fn resends_update_one_occurrence_and_queue_one_job(s: SqlxStore) {
     assert_eq!(jobs.len(), 1, "ten sends of one occurrence embed it once");
     assert_eq!(jobs[0].kind, JobKind::Incident);
     let inc = s.incident(jobs[0].target_id).await.unwrap().unwrap();
-    assert_eq!(inc.times_notified, 10);
-    assert_eq!((inc.first_seen, inc.last_seen), (T0, T0 + 9 * 60_000));
-    assert_eq!(inc.alertname, "KubePodCrashLooping");
-    assert_eq!(inc.namespace.as_deref(), Some("cardboard"));
+    assert_eq!(inc.head.times_notified, 10);
+    assert_eq!((inc.first_seen, inc.head.last_seen), (T0, T0 + 9 * 60_000));
+    assert_eq!(inc.head.alertname, "KubePodCrashLooping");
+    assert_eq!(inc.head.namespace.as_deref(), Some("cardboard"));
 
     let (resolved, raw) = common::webhook("resolved", &[("fp1", "KubePodCrashLooping", "pod restarting")]);
     let r = s.record_webhook(&resolved, &raw, T0 + 3_600_000).await.unwrap();
     assert_eq!((r.new, r.repeated, r.resolved), (0, 1, 1));
-    let inc = s.incident(inc.id).await.unwrap().unwrap();
-    assert_eq!(inc.status, "resolved");
+    let inc = s.incident(inc.head.id).await.unwrap().unwrap();
+    assert_eq!(inc.head.status, "resolved");
     // Resolution time is Alertmanager's endsAt (when it resolved), not when we heard of it.
-    assert_eq!(inc.resolved_at, firebreak_gateway::clock::parse_rfc3339("2026-11-20T11:00:00Z"));
+    assert_eq!(inc.head.resolved_at, firebreak_gateway::clock::parse_rfc3339("2026-11-20T11:00:00Z"));
     let events: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM alert_events").fetch_one(s.pool()).await.unwrap();
     assert_eq!(events, 11, "every webhook is kept as received");
 }

@@ -67,7 +67,7 @@ pub async fn list(State(state): State<ApiState>, params: Result<Query<ListParams
     };
     let q = IncidentQuery { status: p.status, alertname: p.alertname, namespace: p.namespace, since, before_id, limit };
     let incidents = state.store.list_incidents(&q).await.map_err(store_error)?;
-    let next_cursor = (incidents.len() == limit).then(|| incidents.last().map(|i| i.id.to_string())).flatten();
+    let next_cursor = (incidents.len() == limit).then(|| incidents.last().map(|i| i.head.id.to_string())).flatten();
     Ok(Json(Page { incidents, next_cursor }))
 }
 
@@ -92,8 +92,8 @@ pub async fn get(
         .await
         .map_err(store_error)?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no incident {id}")))?;
-    let mut history = state.store.occurrences(&incident.fingerprint, 51).await.map_err(store_error)?;
-    history.retain(|o| o.id != id);
+    let mut history = state.store.occurrences(&incident.head.fingerprint, 51).await.map_err(store_error)?;
+    history.retain(|o| o.head.id != id);
     history.truncate(50);
     Ok(Json(IncidentDetail { incident, history }))
 }

@@ -161,8 +161,8 @@ impl Searcher {
         match r.kind {
             JobKind::Incident => {
                 let Some(i) = self.store.incident(r.target_id).await? else { return Ok(None) };
-                let mut history = self.store.occurrences(&i.fingerprint, self.history_limit + 1).await?;
-                history.retain(|o| o.id != i.id);
+                let mut history = self.store.occurrences(&i.head.fingerprint, self.history_limit + 1).await?;
+                history.retain(|o| o.head.id != i.head.id);
                 history.truncate(self.history_limit);
                 hit.history = Some(history);
                 hit.incident = Some(i);

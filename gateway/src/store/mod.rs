@@ -140,24 +140,19 @@ pub struct Job {
     pub lease_until: Millis,
 }
 
-/// An occurrence with its history and notes: the answer to "what fixed it?".
+/// What identifies and describes one occurrence; the full incident and the listing row
+/// both start with it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Incident {
+pub struct OccurrenceHead {
     pub id: i64,
     pub fingerprint: String,
     pub alertname: String,
     pub namespace: Option<String>,
     pub severity: Option<String>,
     pub status: String,
-    pub labels: serde_json::Value,
-    pub annotations: serde_json::Value,
-    pub generator_url: Option<String>,
     #[serde(serialize_with = "crate::clock::rfc3339::serialize")]
     #[schema(value_type = String, format = DateTime)]
     pub starts_at: Millis,
-    #[serde(serialize_with = "crate::clock::rfc3339::serialize")]
-    #[schema(value_type = String, format = DateTime)]
-    pub first_seen: Millis,
     #[serde(serialize_with = "crate::clock::rfc3339::serialize")]
     #[schema(value_type = String, format = DateTime)]
     pub last_seen: Millis,
@@ -165,6 +160,19 @@ pub struct Incident {
     #[serde(serialize_with = "crate::clock::rfc3339::option::serialize")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub resolved_at: Option<Millis>,
+}
+
+/// An occurrence with its history and notes: the answer to "what fixed it?".
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Incident {
+    #[serde(flatten)]
+    pub head: OccurrenceHead,
+    pub labels: serde_json::Value,
+    pub annotations: serde_json::Value,
+    pub generator_url: Option<String>,
+    #[serde(serialize_with = "crate::clock::rfc3339::serialize")]
+    #[schema(value_type = String, format = DateTime)]
+    pub first_seen: Millis,
     pub notes: Vec<Note>,
 }
 
@@ -196,23 +204,10 @@ pub struct Document {
 /// One row of an incident listing: the occurrence without its notes' text.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct IncidentSummary {
-    pub id: i64,
-    pub fingerprint: String,
-    pub alertname: String,
-    pub namespace: Option<String>,
-    pub severity: Option<String>,
-    pub status: String,
+    #[serde(flatten)]
+    pub head: OccurrenceHead,
     pub summary: Option<String>,
-    #[serde(serialize_with = "crate::clock::rfc3339::serialize")]
-    #[schema(value_type = String, format = DateTime)]
-    pub starts_at: Millis,
-    #[serde(serialize_with = "crate::clock::rfc3339::serialize")]
-    #[schema(value_type = String, format = DateTime)]
-    pub last_seen: Millis,
-    pub times_notified: i64,
-    #[serde(serialize_with = "crate::clock::rfc3339::option::serialize")]
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub resolved_at: Option<Millis>,
+    /// Notes on the occurrence.
     pub notes: i64,
 }
 

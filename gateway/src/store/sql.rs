@@ -11,7 +11,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 use super::{
-    Backlog, Dialect, Document, Incident, IncidentQuery, IncidentSummary, IngestOutcome, Job, JobKind, NewDocument, Note, SqlStore, StoreError,
+    Backlog, Dialect, Document, Incident, IncidentQuery, IncidentSummary, IngestOutcome, OccurrenceHead, Job, JobKind, NewDocument, Note, SqlStore, StoreError,
     StoreResult, WebhookOutcome, PRIORITY_ALERT, PRIORITY_BULK,
 };
 use crate::alertmanager::Webhook;
@@ -96,6 +96,13 @@ impl SqlxStore {
         self.dialect
     }
 
+    /// Ends `owner`'s lease on a job with `sql` (binds: time, error, job id, owner); a
+    /// worker that lost its lease changes nothing.
+    async fn end_lease(&self, sql: &'static str, at: Millis, error: &str, job_id: i64, owner: &str) -> StoreResult<()> {
+        sqlx::query(sql).bind(at).bind(error).bind(job_id).bind(owner).execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// The pool, for tests that need to look underneath.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
@@ -127,20 +134,26 @@ macro_rules! summary_select {
     };
 }
 
-fn summary_from_row(r: &AnyRow) -> StoreResult<IncidentSummary> {
-    let annotations = parse_json(&r.try_get::<String, _>("annotations")?);
-    Ok(IncidentSummary {
+fn head_from_row(r: &AnyRow) -> StoreResult<OccurrenceHead> {
+    Ok(OccurrenceHead {
         id: r.try_get("id")?,
         fingerprint: r.try_get("fingerprint")?,
         alertname: r.try_get("alertname")?,
         namespace: r.try_get("namespace")?,
         severity: r.try_get("severity")?,
         status: r.try_get("status")?,
-        summary: annotations.get("summary").and_then(|v| v.as_str()).map(str::to_owned),
         starts_at: r.try_get("starts_at")?,
         last_seen: r.try_get("last_seen")?,
         times_notified: r.try_get("times_notified")?,
         resolved_at: r.try_get("resolved_at")?,
+    })
+}
+
+fn summary_from_row(r: &AnyRow) -> StoreResult<IncidentSummary> {
+    let annotations = parse_json(&r.try_get::<String, _>("annotations")?);
+    Ok(IncidentSummary {
+        head: head_from_row(r)?,
+        summary: annotations.get("summary").and_then(|v| v.as_str()).map(str::to_owned),
         notes: r.try_get("notes")?,
     })
 }
@@ -348,20 +361,11 @@ impl SqlStore for SqlxStore {
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
         Ok(Some(Incident {
-            id: r.try_get("id")?,
-            fingerprint: r.try_get("fingerprint")?,
-            alertname: r.try_get("alertname")?,
-            namespace: r.try_get("namespace")?,
-            severity: r.try_get("severity")?,
-            status: r.try_get("status")?,
+            head: head_from_row(&r)?,
             labels: parse_json(&r.try_get::<String, _>("labels")?),
             annotations: parse_json(&r.try_get::<String, _>("annotations")?),
             generator_url: r.try_get("generator_url")?,
-            starts_at: r.try_get("starts_at")?,
             first_seen: r.try_get("first_seen")?,
-            last_seen: r.try_get("last_seen")?,
-            times_notified: r.try_get("times_notified")?,
-            resolved_at: r.try_get("resolved_at")?,
             notes,
         }))
     }
@@ -417,31 +421,27 @@ impl SqlStore for SqlxStore {
     }
 
     async fn release_job(&self, job_id: i64, owner: &str, error: &str, retry_at: Millis) -> StoreResult<()> {
-        sqlx::query(
+        self.end_lease(
             "UPDATE embedding_jobs SET available_at = $1, last_error = $2, lease_owner = NULL, lease_until = NULL \
              WHERE id = $3 AND lease_owner = $4 AND state = 'pending'",
+            retry_at,
+            error,
+            job_id,
+            owner,
         )
-        .bind(retry_at)
-        .bind(error)
-        .bind(job_id)
-        .bind(owner)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        .await
     }
 
     async fn fail_job(&self, job_id: i64, owner: &str, error: &str, now: Millis) -> StoreResult<()> {
-        sqlx::query(
+        self.end_lease(
             "UPDATE embedding_jobs SET state = 'failed', done_at = $1, last_error = $2, lease_owner = NULL, \
              lease_until = NULL WHERE id = $3 AND lease_owner = $4 AND state = 'pending'",
+            now,
+            error,
+            job_id,
+            owner,
         )
-        .bind(now)
-        .bind(error)
-        .bind(job_id)
-        .bind(owner)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        .await
     }
 
     async fn list_incidents(&self, q: &IncidentQuery) -> StoreResult<Vec<IncidentSummary>> {
