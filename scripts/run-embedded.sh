@@ -11,4 +11,4 @@ cd "$root"
 
 "$root/scripts/fetch-model.sh"
 cargo build --release -p firebreak-gateway --bin firebreak
-exec "$root/target/release/firebreak" serve --model "$root/models/all-MiniLM-L6-v2" "$@"
+exec "${CARGO_TARGET_DIR:-$root/target}/release/firebreak" serve --model "$root/models/all-MiniLM-L6-v2" "$@"
