@@ -16,6 +16,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::api::{router, ApiLimits, ApiState};
+use crate::auth::{AuthState, Tokens};
 use crate::chunking::{ChunkPolicy, Segmenter};
 use crate::embedding::in_process::InProcess;
 use crate::embedding::remote::{Remote, RemoteConfig};
@@ -62,6 +63,8 @@ pub struct GatewayConfig {
     pub indexer: IndexerSettings,
     pub api: ApiLimits,
     pub search_embed_timeout: Duration,
+    /// Bearer tokens; empty means an open server (loopback only, see [`crate::auth::check_bind`]).
+    pub tokens: Arc<Tokens>,
 }
 
 /// Outbox worker settings that do not depend on the model.
@@ -105,6 +108,7 @@ impl GatewayConfig {
             indexer: IndexerSettings::default(),
             api: ApiLimits::default(),
             search_embed_timeout: Duration::from_secs(2),
+            tokens: Arc::new(Tokens::default()),
         }
     }
 }
@@ -217,11 +221,13 @@ impl Gateway {
             embed_timeout: cfg.search_embed_timeout,
             history_limit: 10,
         });
+        let auth = AuthState::new(cfg.tokens.clone(), &mut registry);
         let wake = Arc::new(Notify::new());
         let stop_indexer = Arc::new(Notify::new());
         let stop = stop_indexer.clone();
         let indexer = tokio::spawn(indexer.run(wake.clone(), async move { stop.notified().await }));
-        let state = ApiState { store, index, scheduler, searcher, registry: Arc::new(registry), wake, limits: cfg.api };
+        let state =
+            ApiState { store, index, scheduler, searcher, registry: Arc::new(registry), wake, auth, limits: cfg.api };
         Ok(Gateway { state, stop_indexer, indexer })
     }
 

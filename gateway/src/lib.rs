@@ -10,6 +10,7 @@
 pub mod alertmanager;
 pub mod api;
 pub mod app;
+pub mod auth;
 pub mod chunking;
 pub mod clock;
 pub mod embedding;

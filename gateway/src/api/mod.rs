@@ -15,11 +15,13 @@ pub mod status;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, State};
-use axum::routing::{get, post};
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use prometheus_client::registry::Registry;
 use tokio::sync::Notify;
 
+use crate::auth::{require, AuthState, Scope};
 use crate::index::VectorIndex;
 use crate::scheduler::Scheduler;
 use crate::search::Searcher;
@@ -62,20 +64,24 @@ pub struct ApiState {
     pub registry: Arc<Registry>,
     /// Rung after an intake commit so the outbox worker picks the job up at once.
     pub wake: Arc<Notify>,
+    pub auth: AuthState,
     pub limits: ApiLimits,
 }
 
-/// All routes.
+/// All routes. Each API route carries the scope it needs (auth/layer.rs); probes,
+/// metrics and the OpenAPI document are open, so kubelet and Prometheus need no token.
 pub fn router(state: ApiState) -> Router {
+    let auth = state.auth.clone();
+    let guarded = |route: MethodRouter<ApiState>, scope: Scope| route.layer(from_fn_with_state((auth.clone(), scope), require));
     Router::new()
-        .route("/v1/alerts", post(alerts::receive))
-        .route("/v1/ingest", post(ingest::receive))
-        .route("/v1/search", post(search::search))
-        .route("/v1/incidents", get(incidents::list))
-        .route("/v1/incidents/{id}", get(incidents::get))
-        .route("/v1/incidents/{id}/notes", post(incidents::add_note))
-        .route("/v1/embeddings", post(embeddings::embeddings))
-        .route("/v1/status", get(status::status))
+        .route("/v1/alerts", guarded(post(alerts::receive), Scope::AlertsWrite))
+        .route("/v1/ingest", guarded(post(ingest::receive), Scope::IngestWrite))
+        .route("/v1/search", guarded(post(search::search), Scope::SearchRead))
+        .route("/v1/incidents", guarded(get(incidents::list), Scope::SearchRead))
+        .route("/v1/incidents/{id}", guarded(get(incidents::get), Scope::SearchRead))
+        .route("/v1/incidents/{id}/notes", guarded(post(incidents::add_note), Scope::NotesWrite))
+        .route("/v1/embeddings", guarded(post(embeddings::embeddings), Scope::Embeddings))
+        .route("/v1/status", guarded(get(status::status), Scope::SearchRead))
         .route("/healthz", get(probes::healthz))
         .route("/readyz", get(probes::readyz))
         .route("/metrics", get(metrics))

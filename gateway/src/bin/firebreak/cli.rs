@@ -5,7 +5,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::bail;
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail};
+use firebreak_gateway::auth::Tokens;
 use clap::{Args, Parser, Subcommand};
 use firebreak_embedder::args::EngineArgs;
 use firebreak_gateway::api::ApiLimits;
@@ -61,6 +64,11 @@ pub struct ServeArgs {
     /// Async runtime threads (HTTP and I/O; inference runs on --cpu-threads).
     #[arg(long, env = "FIREBREAK_RUNTIME_THREADS", default_value_t = 2)]
     pub runtime_threads: usize,
+    /// Bearer tokens, one `source scopes token` line each (a mounted Secret). Tokens can
+    /// also come from the FIREBREAK_TOKENS variable (lines or `;`-separated), never from a
+    /// flag: command lines are visible to every process on the node.
+    #[arg(long, env = "FIREBREAK_TOKENS_FILE")]
+    pub tokens_file: Option<PathBuf>,
     /// Seconds to let jobs in progress finish at shutdown.
     #[arg(long, env = "FIREBREAK_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
@@ -204,7 +212,15 @@ impl ServeArgs {
                 timeout: Duration::from_secs(self.qdrant_timeout_secs.max(1)),
             },
         };
+        let mut tokens = match &self.tokens_file {
+            Some(p) => Tokens::load(p).map_err(|e| anyhow!(e))?,
+            None => Tokens::default(),
+        };
+        if let Ok(inline) = std::env::var("FIREBREAK_TOKENS") {
+            tokens.extend(Tokens::parse(&inline).map_err(|e| anyhow!("FIREBREAK_TOKENS: {e}"))?);
+        }
         Ok(GatewayConfig {
+            tokens: Arc::new(tokens),
             data_dir: self.store.data_dir.clone(),
             database_url: self.store.database_url.clone(),
             db_max_connections: self.store.db_max_connections,

@@ -47,7 +47,9 @@ fn main() -> ExitCode {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listen = args.listen;
     let grace = Duration::from_secs(args.shutdown_grace_secs);
-    let gateway = Gateway::start(args.config()?).await?;
+    let cfg = args.config()?;
+    firebreak_gateway::auth::check_bind(listen, &cfg.tokens).map_err(|e| anyhow::anyhow!(e))?;
+    let gateway = Gateway::start(cfg).await?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     tracing::info!(listen = %listener.local_addr()?, "firebreak serving");
     axum::serve(listener, gateway.router())
