@@ -1,6 +1,6 @@
 //! The vector-index contract, run on every backend: the embedded qdrant-edge shard always,
 //! a Qdrant server when `FIREBREAK_TEST_QDRANT_URL` is set (no Qdrant server can be
-//! installed on the project's machines, so those tests are `#[ignore]`d and
+//! installed on the project's machines, so those tests are ignored (with the reason) and
 //! `scripts/test.sh` says so; it runs them when the variable is set).
 //!
 //! Vectors here are plain unit vectors: the index is what is under test, not the model.
