@@ -91,9 +91,15 @@ impl JobError {
         }
     }
 
-    /// Input errors never succeed on retry.
-    fn is_permanent(&self) -> bool {
-        matches!(self, JobError::Embed(EmbedFailure::Input(_)))
+    /// Whether to give the job up after `attempts`. Input errors never succeed on retry.
+    /// Back-pressure (the embedder or a class queue full) is not a failure of the job: it
+    /// never uses up attempts, or a flood would turn into permanently failed jobs.
+    fn gives_up(&self, attempts: i64, max_attempts: i64) -> bool {
+        match self {
+            JobError::Embed(EmbedFailure::Input(_)) => true,
+            JobError::Embed(EmbedFailure::Overloaded { .. }) => false,
+            _ => attempts >= max_attempts,
+        }
     }
 }
 
@@ -151,7 +157,7 @@ impl Indexer {
                     tracing::warn!(job = job.id, "lease lost before completion; another worker redid it");
                 }
             }),
-            Err(e) if e.is_permanent() || job.attempts >= self.cfg.max_attempts => {
+            Err(e) if e.gives_up(job.attempts, self.cfg.max_attempts) => {
                 tracing::error!(job = job.id, kind = job.kind.as_str(), target = job.target_id, attempts = job.attempts, error = %e, "embedding job failed for good");
                 self.metrics.job_failed(job.kind);
                 self.store.fail_job(job.id, &self.cfg.owner, &e.to_string(), now).await
@@ -215,5 +221,25 @@ impl Indexer {
             }
         }
         Ok(out.into_iter().map(|v| v.expect("every chunk has a vector")).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::JobError;
+    use crate::embedding::EmbedFailure;
+
+    #[test]
+    fn back_pressure_never_exhausts_a_job_but_faults_and_bad_input_do() {
+        let busy = JobError::Embed(EmbedFailure::Overloaded { retry_after: Duration::from_secs(3) });
+        assert!(!busy.gives_up(1000, 12));
+        assert_eq!(busy.retry_in(1000, Duration::from_secs(300)), Duration::from_secs(3));
+        let down = JobError::Embed(EmbedFailure::Unavailable("refused".into()));
+        assert!(!down.gives_up(11, 12) && down.gives_up(12, 12));
+        assert_eq!(down.retry_in(3, Duration::from_secs(300)), Duration::from_secs(8));
+        assert_eq!(down.retry_in(40, Duration::from_secs(300)), Duration::from_secs(300));
+        assert!(JobError::Embed(EmbedFailure::Input("empty".into())).gives_up(1, 12));
     }
 }
