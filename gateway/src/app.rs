@@ -222,12 +222,13 @@ impl Gateway {
             history_limit: 10,
         });
         let auth = AuthState::new(cfg.tokens.clone(), &mut registry);
+        let shed = crate::api::shed::Shed::new(cfg.api.max_concurrent_requests, &mut registry);
         let wake = Arc::new(Notify::new());
         let stop_indexer = Arc::new(Notify::new());
         let stop = stop_indexer.clone();
         let indexer = tokio::spawn(indexer.run(wake.clone(), async move { stop.notified().await }));
         let state =
-            ApiState { store, index, scheduler, searcher, registry: Arc::new(registry), wake, auth, limits: cfg.api };
+            ApiState { store, index, scheduler, searcher, registry: Arc::new(registry), wake, auth, shed, limits: cfg.api };
         Ok(Gateway { state, stop_indexer, indexer })
     }
 

@@ -116,6 +116,7 @@ async fn search_degrades_to_keywords_when_the_embedder_hangs() {
         max_seq_length: 256,
     };
     cfg.search_embed_timeout = Duration::from_millis(300);
+    cfg.api.max_concurrent_requests = 1;
     let (url, _gw) = serve(cfg).await;
     let (_, raw) = common::webhook("firing", &[("fp1", "KubePodCrashLooping", "restarting")]);
     let t = Instant::now();
@@ -132,4 +133,17 @@ async fn search_degrades_to_keywords_when_the_embedder_hangs() {
 
     let (s, v) = call(reqwest::Method::POST, format!("{url}/v1/search"), Some(json!({"query": "x", "mode": "keyword"}).to_string())).await;
     assert_eq!((s, v["degraded"].as_bool()), (200, Some(false)), "keyword asked for is not degraded: {v}");
+
+    // A request stuck on the hung embedder holds the only in-flight slot: the next one is
+    // shed at once with 503 + Retry-After, and the probes still answer.
+    let stuck = tokio::spawn(call(reqwest::Method::POST, format!("{url}/v1/embeddings"), Some(json!({"input": "x"}).to_string())));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = reqwest::Client::new().post(format!("{url}/v1/search")).body(json!({"query": "x"}).to_string()).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "too_many_requests_in_flight");
+    assert_eq!(reqwest::get(format!("{url}/healthz")).await.unwrap().status(), 200);
+    let metrics = reqwest::get(format!("{url}/metrics")).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("firebreak_http_shed_total 1"), "{metrics}");
+    stuck.abort();
 }

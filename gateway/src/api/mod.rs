@@ -10,6 +10,7 @@ pub mod ingest;
 pub mod openapi;
 pub mod probes;
 pub mod search;
+pub mod shed;
 pub mod status;
 
 use std::sync::Arc;
@@ -40,6 +41,8 @@ pub struct ApiLimits {
     pub max_query_bytes: usize,
     /// Most inputs in one `/v1/embeddings` call (422 beyond).
     pub max_embedding_inputs: usize,
+    /// API requests in flight at once (503 beyond, before the body is read).
+    pub max_concurrent_requests: usize,
 }
 
 impl Default for ApiLimits {
@@ -50,6 +53,7 @@ impl Default for ApiLimits {
             max_search_k: 50,
             max_query_bytes: 8 * 1024,
             max_embedding_inputs: 64,
+            max_concurrent_requests: 64,
         }
     }
 }
@@ -65,6 +69,7 @@ pub struct ApiState {
     /// Rung after an intake commit so the outbox worker picks the job up at once.
     pub wake: Arc<Notify>,
     pub auth: AuthState,
+    pub shed: shed::Shed,
     pub limits: ApiLimits,
 }
 
@@ -72,7 +77,11 @@ pub struct ApiState {
 /// metrics and the OpenAPI document are open, so kubelet and Prometheus need no token.
 pub fn router(state: ApiState) -> Router {
     let auth = state.auth.clone();
-    let guarded = |route: MethodRouter<ApiState>, scope: Scope| route.layer(from_fn_with_state((auth.clone(), scope), require));
+    let shed = state.shed.clone();
+    // Outermost first: shed before anything else is spent, then authenticate.
+    let guarded = |route: MethodRouter<ApiState>, scope: Scope| {
+        route.layer(from_fn_with_state((auth.clone(), scope), require)).layer(from_fn_with_state(shed.clone(), shed::limit))
+    };
     Router::new()
         .route("/v1/alerts", guarded(post(alerts::receive), Scope::AlertsWrite))
         .route("/v1/ingest", guarded(post(ingest::receive), Scope::IngestWrite))

@@ -169,6 +169,9 @@ pub struct ServeArgs {
     /// Most inputs per /v1/embeddings call (422 beyond).
     #[arg(long, env = "FIREBREAK_MAX_EMBEDDING_INPUTS", default_value_t = 64)]
     pub max_embedding_inputs: usize,
+    /// API requests in flight at once; beyond it 503 + Retry-After before the body is read.
+    #[arg(long, env = "FIREBREAK_MAX_CONCURRENT_REQUESTS", default_value_t = 64)]
+    pub max_concurrent_requests: usize,
     /// Milliseconds a search waits for its query embedding before going keyword-only.
     #[arg(long, env = "FIREBREAK_SEARCH_EMBED_TIMEOUT_MS", default_value_t = 2000)]
     pub search_embed_timeout_ms: u64,
@@ -186,6 +189,7 @@ impl ServeArgs {
             ("--max-jobs", self.max_jobs),
             ("--max-chunks", self.max_chunks),
             ("--max-search-k", self.max_search_k),
+            ("--max-concurrent-requests", self.max_concurrent_requests),
         ] {
             if v == 0 {
                 bail!("{name} must be at least 1: zero would refuse all work forever");
@@ -249,6 +253,7 @@ impl ServeArgs {
                 max_search_k: self.max_search_k,
                 max_query_bytes: self.max_query_bytes,
                 max_embedding_inputs: self.max_embedding_inputs,
+                max_concurrent_requests: self.max_concurrent_requests,
             },
             search_embed_timeout: Duration::from_millis(self.search_embed_timeout_ms),
         })
