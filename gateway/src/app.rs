@@ -15,7 +15,9 @@ use prometheus_client::registry::Registry;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use crate::api::{router, ApiLimits, ApiState};
+use crate::admission::Admission;
+use crate::budget::{BudgetLimits, EmbedBudget};
+use crate::api::{router, ApiLimits, ApiMetrics, ApiState, BodyLimits, Rates};
 use crate::auth::{AuthState, Tokens};
 use crate::chunking::{ChunkPolicy, Segmenter};
 use crate::embedding::in_process::InProcess;
@@ -63,6 +65,10 @@ pub struct GatewayConfig {
     pub indexer: IndexerSettings,
     pub api: ApiLimits,
     pub search_embed_timeout: Duration,
+    /// Bulk jobs allowed to wait in the outbox before ingest is refused (429).
+    pub max_bulk_backlog: usize,
+    /// Texts and tokens embedded per minute, globally and per source.
+    pub budget: BudgetLimits,
     /// Bearer tokens; empty means an open server (loopback only, see [`crate::auth::check_bind`]).
     pub tokens: Arc<Tokens>,
 }
@@ -108,6 +114,8 @@ impl GatewayConfig {
             indexer: IndexerSettings::default(),
             api: ApiLimits::default(),
             search_embed_timeout: Duration::from_secs(2),
+            max_bulk_backlog: 10_000,
+            budget: BudgetLimits::default(),
             tokens: Arc::new(Tokens::default()),
         }
     }
@@ -185,8 +193,9 @@ impl Gateway {
             }
         };
 
+        let budget = Arc::new(EmbedBudget::new(cfg.budget, &mut registry));
         let scheduler =
-            Scheduler::spawn(cfg.scheduler, backend.clone(), Arc::new(SchedulerMetrics::new(&mut registry)));
+            Scheduler::spawn(cfg.scheduler, backend.clone(), budget.clone(), Arc::new(SchedulerMetrics::new(&mut registry)));
         let keywords = Arc::new(Keywords::new()?);
 
         let mut chunks = ChunkPolicy::for_model(max_seq);
@@ -203,7 +212,9 @@ impl Gateway {
         icfg.lease = s.lease;
         icfg.poll_interval = s.poll_interval;
         icfg.max_attempts = s.max_attempts.max(1);
+        let admission = Admission::new(cfg.max_bulk_backlog, budget, &mut registry);
         let indexer = Arc::new(Indexer {
+            admission: admission.clone(),
             cfg: icfg,
             store: store.clone(),
             index: index.clone(),
@@ -223,12 +234,28 @@ impl Gateway {
         });
         let auth = AuthState::new(cfg.tokens.clone(), &mut registry);
         let shed = crate::api::shed::Shed::new(cfg.api.max_concurrent_requests, &mut registry);
+        let rates = Rates::new(cfg.api.rates, &mut registry);
+        let body = BodyLimits::new(cfg.api.max_body_bytes, cfg.api.body_read_timeout, cfg.api.input, &mut registry);
+        let metrics = ApiMetrics::new(&mut registry);
         let wake = Arc::new(Notify::new());
         let stop_indexer = Arc::new(Notify::new());
         let stop = stop_indexer.clone();
         let indexer = tokio::spawn(indexer.run(wake.clone(), async move { stop.notified().await }));
-        let state =
-            ApiState { store, index, scheduler, searcher, registry: Arc::new(registry), wake, auth, shed, limits: cfg.api };
+        let state = ApiState {
+            store,
+            index,
+            scheduler,
+            searcher,
+            registry: Arc::new(registry),
+            wake,
+            auth,
+            shed,
+            rates,
+            body,
+            admission,
+            metrics,
+            limits: cfg.api,
+        };
         Ok(Gateway { state, stop_indexer, indexer })
     }
 

@@ -5,12 +5,15 @@
 //! → [`indexer`] (claims the job) → [`chunking`] → [`scheduler`] (priority classes,
 //! bounded batches) → [`embedding`] (in-process or remote) → [`index`] (qdrant-edge or
 //! Qdrant). A query: [`api::search`] → [`search`] (dense + BM25, fused) → [`store`].
-//! [`app`] wires the parts together.
+//! [`app`] wires the parts together; [`serve`] is the accept loop. The guards that keep
+//! the node safe are listed, with their defaults, in `docs/protection.md`.
 
+pub mod admission;
 pub mod alertmanager;
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod budget;
 pub mod chunking;
 pub mod clock;
 pub mod embedding;
@@ -20,4 +23,5 @@ pub mod indexer;
 pub mod render;
 pub mod scheduler;
 pub mod search;
+pub mod serve;
 pub mod store;

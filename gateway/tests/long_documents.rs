@@ -66,7 +66,7 @@ async fn long_documents_are_chunked_indexed_and_shrink_cleanly() {
         }
     };
     let doc = |text: String| NewDocument { external_id: "storage-log".into(), title: Some("Storage log".into()), text, metadata: json!({}), updated_at: None };
-    state.store.ingest("wiki", "r1", &[doc(text.clone())], now_millis()).await.unwrap();
+    state.store.ingest("ingester", "wiki", "r1", &[doc(text.clone())], now_millis()).await.unwrap();
     state.wake.notify_one();
     wait_drained().await;
     let points = state.index.count().await.unwrap();
@@ -74,6 +74,7 @@ async fn long_documents_are_chunked_indexed_and_shrink_cleanly() {
 
     // The tail is as findable as the head.
     let q = firebreak_gateway::search::Query {
+        source: "test".into(),
         text: "TLS certificate expiry on the ingress".into(),
         k: 1,
         filter: Default::default(),
@@ -84,7 +85,7 @@ async fn long_documents_are_chunked_indexed_and_shrink_cleanly() {
     assert!(r.results[0].snippet.contains("certificate"), "the snippet is the matching chunk: {}", r.results[0].snippet);
 
     // The document shrinks to one chunk: the old chunks go.
-    state.store.ingest("wiki", "r2", &[doc("Storage is healthy again.".into())], now_millis()).await.unwrap();
+    state.store.ingest("ingester", "wiki", "r2", &[doc("Storage is healthy again.".into())], now_millis()).await.unwrap();
     state.wake.notify_one();
     wait_drained().await;
     assert_eq!(state.index.count().await.unwrap(), 1);

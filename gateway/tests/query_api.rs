@@ -6,18 +6,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use firebreak_gateway::app::{EmbedderChoice, Gateway, GatewayConfig};
+use firebreak_gateway::app::{EmbedderChoice, GatewayConfig};
 use firebreak_gateway::embedding::remote::RemoteConfig;
 use serde_json::{json, Value};
-
-async fn serve(cfg: GatewayConfig) -> (String, Gateway) {
-    let gateway = Gateway::start(cfg).await.expect("gateway starts");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let app = gateway.router();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, gateway)
-}
 
 async fn call(method: reqwest::Method, url: String, body: Option<String>) -> (u16, Value) {
     let mut r = reqwest::Client::new().request(method, url).header("content-type", "application/json");
@@ -36,7 +27,7 @@ async fn bad_requests_get_json_errors_and_embeddings_work() {
     if let EmbedderChoice::InProcess(e) = &mut cfg.embedder {
         e.cpu_threads = Some(1);
     }
-    let (url, _gw) = serve(cfg).await;
+    let (url, _gw) = common::serve_gateway(cfg).await;
     use reqwest::Method as M;
     let cases: Vec<(M, &str, Option<String>, u16, &str)> = vec![
         (M::POST, "/v1/search", Some("{".into()), 400, "invalid_json"),
@@ -117,7 +108,7 @@ async fn search_degrades_to_keywords_when_the_embedder_hangs() {
     };
     cfg.search_embed_timeout = Duration::from_millis(300);
     cfg.api.max_concurrent_requests = 1;
-    let (url, _gw) = serve(cfg).await;
+    let (url, _gw) = common::serve_gateway(cfg).await;
     let (_, raw) = common::webhook("firing", &[("fp1", "KubePodCrashLooping", "restarting")]);
     let t = Instant::now();
     let (s, _) = call(reqwest::Method::POST, format!("{url}/v1/alerts"), Some(raw)).await;

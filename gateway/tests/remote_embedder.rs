@@ -49,7 +49,7 @@ async fn indexes_and_searches_through_firebreak_embedder_serve() {
     assert!(st.scheduler.backend().describe().starts_with("remote http://127.0.0.1:"));
 
     let (hook, raw) = common::webhook("firing", &[("fp9", "CertificateExpiringSoon", "TLS certificate for mail.example.org expires in 2 days")]);
-    st.store.record_webhook(&hook, &raw, now_millis()).await.unwrap();
+    st.store.record_webhook("alertmanager", &hook, &raw, now_millis()).await.unwrap();
     let doc = NewDocument {
         external_id: "runbook/backups".into(),
         title: Some("Backups".into()),
@@ -57,7 +57,7 @@ async fn indexes_and_searches_through_firebreak_embedder_serve() {
         metadata: serde_json::json!({}),
         updated_at: None,
     };
-    st.store.ingest("wiki", "r1", &[doc], now_millis()).await.unwrap();
+    st.store.ingest("ingester", "wiki", "r1", &[doc], now_millis()).await.unwrap();
     st.wake.notify_one();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -74,7 +74,7 @@ async fn indexes_and_searches_through_firebreak_embedder_serve() {
     for (text, alertname, external_id) in
         [("https cert about to run out", Some("CertificateExpiringSoon"), None), ("where are the picture backups stored", None, Some("runbook/backups"))]
     {
-        let q = Query { text: text.into(), k: 1, filter: Default::default(), mode: Mode::Dense };
+        let q = Query { text: text.into(), k: 1, filter: Default::default(), mode: Mode::Dense, source: "test".into() };
         let r = st.searcher.search(&q).await.unwrap();
         assert_eq!((r.mode, r.degraded), (Mode::Dense, false));
         let hit = &r.results[0];

@@ -12,10 +12,10 @@ const T0: i64 = 1_795_420_800_000;
 
 async fn resends_update_one_occurrence_and_queue_one_job(s: SqlxStore) {
     let (hook, raw) = common::webhook("firing", &[("fp1", "KubePodCrashLooping", "pod restarting")]);
-    let first = s.record_webhook(&hook, &raw, T0).await.unwrap();
+    let first = s.record_webhook("alertmanager", &hook, &raw, T0).await.unwrap();
     assert_eq!((first.alerts, first.new, first.repeated), (1, 1, 0));
     for i in 1..10 {
-        let again = s.record_webhook(&hook, &raw, T0 + i * 60_000).await.unwrap();
+        let again = s.record_webhook("alertmanager", &hook, &raw, T0 + i * 60_000).await.unwrap();
         assert_eq!((again.new, again.repeated), (0, 1));
     }
     let jobs = s.claim_jobs("w", 100, Duration::from_secs(60), T0 + 600_000).await.unwrap();
@@ -28,7 +28,7 @@ async fn resends_update_one_occurrence_and_queue_one_job(s: SqlxStore) {
     assert_eq!(inc.head.namespace.as_deref(), Some("cardboard"));
 
     let (resolved, raw) = common::webhook("resolved", &[("fp1", "KubePodCrashLooping", "pod restarting")]);
-    let r = s.record_webhook(&resolved, &raw, T0 + 3_600_000).await.unwrap();
+    let r = s.record_webhook("alertmanager", &resolved, &raw, T0 + 3_600_000).await.unwrap();
     assert_eq!((r.new, r.repeated, r.resolved), (0, 1, 1));
     let inc = s.incident(inc.head.id).await.unwrap().unwrap();
     assert_eq!(inc.head.status, "resolved");
@@ -41,7 +41,7 @@ async fn resends_update_one_occurrence_and_queue_one_job(s: SqlxStore) {
 async fn a_bad_alert_rejects_the_whole_webhook_and_stores_nothing(s: SqlxStore) {
     let (mut hook, raw) = common::webhook("firing", &[("fp1", "A", "x"), ("fp2", "B", "y")]);
     hook.alerts[1].fingerprint.clear();
-    let err = s.record_webhook(&hook, &raw, T0).await.unwrap_err();
+    let err = s.record_webhook("alertmanager", &hook, &raw, T0).await.unwrap_err();
     assert!(matches!(err, StoreError::Invalid(ref m) if m.contains("alert 1")), "{err}");
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM incidents").fetch_one(s.pool()).await.unwrap();
     assert_eq!(n, 0);
@@ -59,14 +59,14 @@ fn doc(id: &str, text: &str) -> NewDocument {
 
 async fn ingest_is_idempotent_by_content(s: SqlxStore) {
     let docs = vec![doc("a", "first text"), doc("b", "second text")];
-    let first = s.ingest("librechat", "run-1", &docs, T0).await.unwrap();
+    let first = s.ingest("ingester", "librechat", "run-1", &docs, T0).await.unwrap();
     assert_eq!((first.accepted, first.unchanged, first.queued), (2, 0, 2));
-    let again = s.ingest("librechat", "run-2", &docs, T0 + 1).await.unwrap();
+    let again = s.ingest("ingester", "librechat", "run-2", &docs, T0 + 1).await.unwrap();
     assert_eq!((again.accepted, again.unchanged, again.queued), (0, 2, 0), "a re-run embeds nothing new");
-    let changed = s.ingest("librechat", "run-3", &[doc("a", "first text, edited")], T0 + 2).await.unwrap();
+    let changed = s.ingest("ingester", "librechat", "run-3", &[doc("a", "first text, edited")], T0 + 2).await.unwrap();
     assert_eq!((changed.accepted, changed.unchanged), (1, 0));
     // Same id in another source is another document.
-    let other = s.ingest("rss", "run-4", &[doc("a", "first text")], T0 + 3).await.unwrap();
+    let other = s.ingest("ingester", "rss", "run-4", &[doc("a", "first text")], T0 + 3).await.unwrap();
     assert_eq!(other.accepted, 1);
     let jobs = s.claim_jobs("w", 100, Duration::from_secs(60), T0 + 10).await.unwrap();
     assert_eq!(jobs.len(), 4);
@@ -76,14 +76,15 @@ async fn ingest_is_idempotent_by_content(s: SqlxStore) {
 }
 
 async fn leases_hand_each_job_to_one_worker_and_expire(s: SqlxStore) {
-    s.ingest("src", "run", &[doc("bulk", "bulk text")], T0).await.unwrap();
+    s.ingest("ingester", "src", "run", &[doc("bulk", "bulk text")], T0).await.unwrap();
     let (hook, raw) = common::webhook("firing", &[("fp9", "NodeLoadHigh", "load 153")]);
-    s.record_webhook(&hook, &raw, T0 + 1).await.unwrap();
+    s.record_webhook("alertmanager", &hook, &raw, T0 + 1).await.unwrap();
     let lease = Duration::from_secs(30);
 
     let a = s.claim_jobs("a", 1, lease, T0 + 10).await.unwrap();
     assert_eq!(a.len(), 1);
     assert_eq!(a[0].kind, JobKind::Incident, "alerts are claimed before bulk");
+    assert_eq!(a[0].source, "alertmanager", "a job carries the source its budget is charged to");
     let b = s.claim_jobs("b", 10, lease, T0 + 20).await.unwrap();
     assert_eq!(b.len(), 1);
     assert_eq!(b[0].kind, JobKind::Document);
@@ -99,14 +100,29 @@ async fn leases_hand_each_job_to_one_worker_and_expire(s: SqlxStore) {
     // A failed job comes back at its retry time, not before.
     s.release_job(b[0].id, "b", "embedder down", T0 + 100_000).await.unwrap();
     assert!(s.claim_jobs("d", 10, lease, T0 + 99_999).await.unwrap().is_empty());
-    assert_eq!(s.claim_jobs("d", 10, lease, T0 + 100_000).await.unwrap().len(), 1);
+    let d = s.claim_jobs("d", 10, lease, T0 + 100_000).await.unwrap();
+    assert_eq!((d.len(), d[0].attempts, d[0].source.as_str()), (1, 2, "ingester"));
     let backlog = s.backlog(T0 + 100_001).await.unwrap();
     assert_eq!((backlog.pending, backlog.leased, backlog.done), (0, 1, 1));
+    assert_eq!((backlog.pending_bulk, backlog.done_bulk), (1, 0));
+
+    // Deferred by back-pressure: back at its time, and the attempt is given back.
+    s.defer_job(d[0].id, "d", "budget spent", T0 + 200_000).await.unwrap();
+    assert!(s.claim_jobs("e", 10, lease, T0 + 199_999).await.unwrap().is_empty());
+    let e = s.claim_jobs("e", 10, lease, T0 + 200_000).await.unwrap();
+    assert_eq!(e[0].attempts, 2, "waiting is not failing");
+    assert!(s.complete_job(e[0].id, "e", T0 + 200_001).await.unwrap());
+    assert_eq!(s.backlog(T0 + 200_002).await.unwrap().done_bulk, 1);
+
+    // Ingest runs are recorded with their start.
+    let run = s.ingest_run("run").await.unwrap().expect("recorded");
+    assert_eq!((run.source.as_str(), run.started_at), ("src", T0));
+    assert!(s.ingest_run("never").await.unwrap().is_none());
 }
 
 async fn concurrent_claimers_never_share_a_job(s: SqlxStore) {
     let docs: Vec<NewDocument> = (0..60).map(|i| doc(&format!("d{i}"), &format!("text {i}"))).collect();
-    s.ingest("src", "run", &docs, T0).await.unwrap();
+    s.ingest("ingester", "src", "run", &docs, T0).await.unwrap();
     let mut tasks = Vec::new();
     for w in 0..4 {
         let s = s.clone();
@@ -134,17 +150,17 @@ async fn concurrent_claimers_never_share_a_job(s: SqlxStore) {
 
 async fn notes_are_stored_and_requeue_the_incident(s: SqlxStore) {
     let (hook, raw) = common::webhook("firing", &[("fp2", "PostgresDown", "connection refused")]);
-    s.record_webhook(&hook, &raw, T0).await.unwrap();
+    s.record_webhook("alertmanager", &hook, &raw, T0).await.unwrap();
     let job = s.claim_jobs("w", 10, Duration::from_secs(60), T0).await.unwrap().remove(0);
     assert!(s.complete_job(job.id, "w", T0).await.unwrap());
-    let note = s.add_note(job.target_id, Some("sre"), "rotated the password; SQLSTATE 28P01 gone", T0 + 5).await.unwrap();
+    let note = s.add_note("sre", job.target_id, Some("sre"), "rotated the password; SQLSTATE 28P01 gone", T0 + 5).await.unwrap();
     let inc = s.incident(job.target_id).await.unwrap().unwrap();
     assert_eq!(inc.notes, vec![note]);
     let again = s.claim_jobs("w", 10, Duration::from_secs(60), T0 + 6).await.unwrap();
     assert_eq!(again.len(), 1, "a note re-embeds its incident");
     assert_eq!(again[0].target_id, job.target_id);
-    assert!(matches!(s.add_note(999_999, None, "x", T0).await, Err(StoreError::NotFound(_))));
-    assert!(matches!(s.add_note(job.target_id, None, "  ", T0).await, Err(StoreError::Invalid(_))));
+    assert!(matches!(s.add_note("sre", 999_999, None, "x", T0).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(s.add_note("sre", job.target_id, None, "  ", T0).await, Err(StoreError::Invalid(_))));
 }
 
 async fn vector_cache_round_trips(s: SqlxStore) {
@@ -194,7 +210,7 @@ on_both_backends!(
 async fn sqlite_store_survives_reopen() {
     let (store, dir, url) = common::sqlite().await;
     let (hook, raw) = common::webhook("firing", &[("fp1", "A", "x")]);
-    store.record_webhook(&hook, &raw, T0).await.unwrap();
+    store.record_webhook("alertmanager", &hook, &raw, T0).await.unwrap();
     store.pool().close().await;
     drop(store);
     let store = SqlxStore::open(&firebreak_gateway::store::sql::StoreConfig::new(&url)).await.unwrap();
@@ -212,9 +228,9 @@ async fn a_locked_sqlite_database_is_unavailable_not_broken() {
     let mut blocker = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
     sqlx::query("BEGIN IMMEDIATE").execute(&mut blocker).await.unwrap();
     let (hook, raw) = common::webhook("firing", &[("fp1", "A", "x")]);
-    let err = store.record_webhook(&hook, &raw, T0).await.unwrap_err();
+    let err = store.record_webhook("alertmanager", &hook, &raw, T0).await.unwrap_err();
     assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
     sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
     // Once the lock is gone the same webhook is stored.
-    assert_eq!(store.record_webhook(&hook, &raw, T0).await.unwrap().new, 1);
+    assert_eq!(store.record_webhook("alertmanager", &hook, &raw, T0).await.unwrap().new, 1);
 }

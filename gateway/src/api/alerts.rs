@@ -9,6 +9,7 @@ use firebreak_embedder::http::error::json_body_with_raw;
 use super::errors::{store_error, ApiError};
 use super::ApiState;
 use crate::alertmanager::Webhook;
+use crate::auth::Caller;
 use crate::clock::now_millis;
 use crate::store::WebhookOutcome;
 
@@ -19,12 +20,27 @@ use crate::store::WebhookOutcome;
               (status = 422, body = super::openapi::ErrorBody), (status = 503, body = super::openapi::ErrorBody)))]
 pub async fn receive(
     State(state): State<ApiState>,
+    Caller(source): Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<WebhookOutcome>, ApiError> {
     let (hook, raw): (Webhook, Bytes) =
         json_body_with_raw(body, state.limits.max_body_bytes, "an Alertmanager webhook payload (version 4)")?;
+    // Alertmanager drops a notification answered 4xx: every such refusal is logged and
+    // counted, so a broken sender is found from the gateway's side too.
+    let refuse = |e: ApiError| {
+        state.metrics.alert_refused(e.code);
+        tracing::warn!(receiver = %hook.receiver, error = e.code, detail = %e.detail, "webhook refused for its content");
+        e
+    };
+    state.limits.input.check_webhook(&hook).map_err(refuse)?;
     let raw = String::from_utf8_lossy(&raw);
-    let outcome = state.store.record_webhook(&hook, &raw, now_millis()).await.map_err(store_error)?;
+    let outcome = match state.store.record_webhook(&source, &hook, &raw, now_millis()).await {
+        Ok(o) => o,
+        Err(e) => {
+            let e = store_error(e);
+            return Err(if e.status.is_client_error() { refuse(e) } else { e });
+        }
+    };
     state.wake.notify_one();
     tracing::info!(
         receiver = %hook.receiver, alerts = outcome.alerts, new = outcome.new,

@@ -9,14 +9,20 @@ use firebreak_embedder::http::openai::{parse, respond, Response};
 
 use super::errors::{embed_error, ApiError};
 use super::ApiState;
+use crate::auth::Caller;
 use crate::embedding::Class;
 
 #[utoipa::path(post, path = "/v1/embeddings", tag = "embeddings", request_body = super::openapi::EmbeddingsRequest,
     responses((status = 200, body = super::openapi::EmbeddingsResponse), (status = 422, body = super::openapi::ErrorBody),
+              (status = 429, description = "Rate limit or embedding budget spent; see Retry-After", body = super::openapi::ErrorBody),
               (status = 503, body = super::openapi::ErrorBody)))]
-pub async fn embeddings(State(state): State<ApiState>, body: Result<Bytes, BytesRejection>) -> Result<Json<Response>, ApiError> {
+pub async fn embeddings(
+    State(state): State<ApiState>,
+    Caller(source): Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Response>, ApiError> {
     let req = parse(body, state.limits.max_body_bytes, state.limits.max_embedding_inputs)?;
-    let vectors = state.scheduler.embed(Class::Interactive, req.texts).await.map_err(embed_error)?;
+    let vectors = state.scheduler.embed(Class::Interactive, &source, req.texts).await.map_err(embed_error)?;
     let model = state.scheduler.backend().model().to_owned();
     Ok(Json(respond(vectors.into_iter().map(|v| (v.values, v.tokens.unwrap_or(0))).collect(), model, req.base64)))
 }

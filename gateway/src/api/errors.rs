@@ -57,6 +57,12 @@ pub fn embed_error(e: EmbedFailure) -> ApiError {
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "the interactive embedding queue is full")
                 .retry_after(retry_after)
         }
+        EmbedFailure::OverBudget { scope, unit, retry_after } => ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "embedding_budget_spent",
+            format!("the embedding budget of {scope} ({unit} per minute) is spent"),
+        )
+        .retry_after(retry_after),
         EmbedFailure::Unavailable(d) => {
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "embedder_unavailable", d).retry_after(Duration::from_secs(5))
         }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::errors::{invalid, store_error, ApiError};
 use super::ApiState;
+use crate::auth::Caller;
 use crate::clock::{now_millis, parse_rfc3339};
 use crate::store::{Incident, IncidentQuery, IncidentSummary, Note};
 
@@ -113,6 +114,7 @@ pub struct NoteIn {
     responses((status = 201, body = Note), (status = 404, body = super::openapi::ErrorBody), (status = 422, body = super::openapi::ErrorBody)))]
 pub async fn add_note(
     State(state): State<ApiState>,
+    Caller(caller): Caller,
     id: Result<Path<i64>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Note>), ApiError> {
@@ -121,7 +123,7 @@ pub async fn add_note(
     if n.text.trim().is_empty() {
         return Err(invalid("empty_note", "a note needs text"));
     }
-    let note = state.store.add_note(id, n.author.as_deref(), &n.text, now_millis()).await.map_err(store_error)?;
+    let note = state.store.add_note(&caller, id, n.author.as_deref(), &n.text, now_millis()).await.map_err(store_error)?;
     state.wake.notify_one();
     Ok((StatusCode::CREATED, Json(note)))
 }

@@ -10,7 +10,9 @@ use serde::Deserialize;
 
 use super::errors::{store_error, ApiError};
 use super::ApiState;
-use crate::clock::{now_millis, parse_rfc3339};
+use crate::admission::Refusal;
+use crate::auth::Caller;
+use crate::clock::{now_millis, parse_rfc3339, Millis};
 use crate::store::{IngestOutcome, NewDocument};
 
 /// A batch of documents from the ingest client.
@@ -41,12 +43,34 @@ fn invalid(detail: String) -> ApiError {
 /// Validates and stores one batch; 202 once committed (embedding follows later).
 #[utoipa::path(post, path = "/v1/ingest", tag = "intake", request_body = IngestRequest,
     responses((status = 202, description = "Stored; embedding follows", body = IngestOutcome),
-              (status = 400, body = super::openapi::ErrorBody), (status = 413, body = super::openapi::ErrorBody),
-              (status = 422, body = super::openapi::ErrorBody), (status = 503, body = super::openapi::ErrorBody)))]
+              (status = 400, body = super::openapi::ErrorBody), (status = 409, description = "The run is older than --ingest-run-max-age", body = super::openapi::ErrorBody),
+              (status = 413, body = super::openapi::ErrorBody), (status = 422, body = super::openapi::ErrorBody),
+              (status = 429, description = "Rate limit or bulk backlog full; see Retry-After", body = super::openapi::ErrorBody),
+              (status = 503, body = super::openapi::ErrorBody)))]
 pub async fn receive(
     State(state): State<ApiState>,
+    Caller(caller): Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<IngestOutcome>), ApiError> {
+    // Before parsing: a full backlog or a spent budget makes every call cheap to refuse.
+    if let Err((refusal, wait)) = state.admission.admit_ingest(&caller) {
+        let e = match refusal {
+            Refusal::Backlog => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "bulk_backlog_full",
+                format!(
+                    "{} or more documents are waiting to be embedded; send again after Retry-After",
+                    state.admission.max_bulk_backlog()
+                ),
+            ),
+            Refusal::Budget(o) => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "embedding_budget_spent",
+                format!("the embedding budget of {} ({} per minute) is spent; send again after Retry-After", o.scope, o.unit),
+            ),
+        };
+        return Err(e.retry_after(wait));
+    }
     let req: IngestRequest = json_body(
         body,
         state.limits.max_body_bytes,
@@ -86,11 +110,36 @@ pub async fn receive(
             Ok(NewDocument { external_id: d.id, title: d.title, text: d.text, metadata, updated_at })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let outcome = state.store.ingest(&req.source, &req.run_id, &docs, now_millis()).await.map_err(store_error)?;
+    let now = now_millis();
+    check_run_age(&state, &req.source, &req.run_id, now).await?;
+    let outcome = state.store.ingest(&caller, &req.source, &req.run_id, &docs, now).await.map_err(store_error)?;
     state.wake.notify_one();
     tracing::info!(
         source = %req.source, run_id = %req.run_id, accepted = outcome.accepted,
         unchanged = outcome.unchanged, "documents stored"
     );
     Ok((StatusCode::ACCEPTED, Json(outcome)))
+}
+
+/// The ingest run deadline: a run older than `--ingest-run-max-age` is refused with 409,
+/// so a CronJob that would run for 27 hours stops at the first hour, loudly. The age is
+/// exported per source whether or not it is refused, for an alert rule.
+async fn check_run_age(state: &ApiState, source: &str, run_id: &str, now: Millis) -> Result<(), ApiError> {
+    let started = state.store.ingest_run(run_id).await.map_err(store_error)?.map(|r| r.started_at).unwrap_or(now);
+    let age_ms = (now - started).max(0);
+    state.metrics.ingest_run_age(source, age_ms / 1000);
+    let max = state.limits.ingest_run_max_age;
+    if age_ms as u128 > max.as_millis() {
+        tracing::warn!(%source, %run_id, age_s = age_ms / 1000, max_s = max.as_secs(), "ingest run past its deadline: 409");
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "ingest_run_expired",
+            format!(
+                "run {run_id:?} started {} s ago; a run may last {} s (--ingest-run-max-age). Finish this run and let the next one resume",
+                age_ms / 1000,
+                max.as_secs()
+            ),
+        ));
+    }
+    Ok(())
 }

@@ -3,17 +3,22 @@
 //! the embedder only as the interactive class of the scheduler, with a deadline.
 
 pub mod alerts;
+pub mod body;
 pub mod embeddings;
 pub mod errors;
 pub mod incidents;
 pub mod ingest;
+pub mod input;
+pub mod metrics;
 pub mod openapi;
 pub mod probes;
+pub mod rate;
 pub mod search;
 pub mod shed;
 pub mod status;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::middleware::from_fn_with_state;
@@ -22,7 +27,13 @@ use axum::Router;
 use prometheus_client::registry::Registry;
 use tokio::sync::Notify;
 
+use crate::admission::Admission;
 use crate::auth::{require, AuthState, Scope};
+pub use body::BodyLimits;
+pub use input::InputLimits;
+pub use metrics::ApiMetrics;
+pub use rate::{Rate, RateLimits, RouteClass, Rates};
+
 use crate::index::VectorIndex;
 use crate::scheduler::Scheduler;
 use crate::search::Searcher;
@@ -43,6 +54,14 @@ pub struct ApiLimits {
     pub max_embedding_inputs: usize,
     /// API requests in flight at once (503 beyond, before the body is read).
     pub max_concurrent_requests: usize,
+    /// Time a client has to send its request body (408 beyond).
+    pub body_read_timeout: Duration,
+    /// Content shape limits (depth, alerts, labels).
+    pub input: InputLimits,
+    /// Request rates per source and route class.
+    pub rates: RateLimits,
+    /// An ingest run (`run_id`) older than this is refused with 409.
+    pub ingest_run_max_age: Duration,
 }
 
 impl Default for ApiLimits {
@@ -54,6 +73,10 @@ impl Default for ApiLimits {
             max_query_bytes: 8 * 1024,
             max_embedding_inputs: 64,
             max_concurrent_requests: 64,
+            body_read_timeout: Duration::from_secs(10),
+            input: InputLimits::default(),
+            rates: RateLimits::default(),
+            ingest_run_max_age: Duration::from_secs(3600),
         }
     }
 }
@@ -70,27 +93,36 @@ pub struct ApiState {
     pub wake: Arc<Notify>,
     pub auth: AuthState,
     pub shed: shed::Shed,
+    pub rates: Rates,
+    pub body: BodyLimits,
+    pub admission: Admission,
+    pub metrics: ApiMetrics,
     pub limits: ApiLimits,
 }
 
 /// All routes. Each API route carries the scope it needs (auth/layer.rs); probes,
-/// metrics and the OpenAPI document are open, so kubelet and Prometheus need no token.
+/// metrics and the OpenAPI document are open, so kubelet and Prometheus need no token
+/// and answer even when every API guard is refusing.
 pub fn router(state: ApiState) -> Router {
-    let auth = state.auth.clone();
-    let shed = state.shed.clone();
-    // Outermost first: shed before anything else is spent, then authenticate.
-    let guarded = |route: MethodRouter<ApiState>, scope: Scope| {
-        route.layer(from_fn_with_state((auth.clone(), scope), require)).layer(from_fn_with_state(shed.clone(), shed::limit))
+    // Outermost first: shed before anything is spent, authenticate, charge the source's
+    // rate, then read the body under its deadline and size limit.
+    let guarded = |route: MethodRouter<ApiState>, scope: Scope, class: RouteClass| {
+        route
+            .layer(from_fn_with_state(state.body.clone(), body::read))
+            .layer(from_fn_with_state(state.rates.route(class), rate::limit))
+            .layer(from_fn_with_state((state.auth.clone(), scope), require))
+            .layer(from_fn_with_state(state.shed.clone(), shed::limit))
     };
+    use RouteClass::{Alerts, Embeddings, Ingest, Notes, Query};
     Router::new()
-        .route("/v1/alerts", guarded(post(alerts::receive), Scope::AlertsWrite))
-        .route("/v1/ingest", guarded(post(ingest::receive), Scope::IngestWrite))
-        .route("/v1/search", guarded(post(search::search), Scope::SearchRead))
-        .route("/v1/incidents", guarded(get(incidents::list), Scope::SearchRead))
-        .route("/v1/incidents/{id}", guarded(get(incidents::get), Scope::SearchRead))
-        .route("/v1/incidents/{id}/notes", guarded(post(incidents::add_note), Scope::NotesWrite))
-        .route("/v1/embeddings", guarded(post(embeddings::embeddings), Scope::Embeddings))
-        .route("/v1/status", guarded(get(status::status), Scope::SearchRead))
+        .route("/v1/alerts", guarded(post(alerts::receive), Scope::AlertsWrite, Alerts))
+        .route("/v1/ingest", guarded(post(ingest::receive), Scope::IngestWrite, Ingest))
+        .route("/v1/search", guarded(post(search::search), Scope::SearchRead, Query))
+        .route("/v1/incidents", guarded(get(incidents::list), Scope::SearchRead, Query))
+        .route("/v1/incidents/{id}", guarded(get(incidents::get), Scope::SearchRead, Query))
+        .route("/v1/incidents/{id}/notes", guarded(post(incidents::add_note), Scope::NotesWrite, Notes))
+        .route("/v1/embeddings", guarded(post(embeddings::embeddings), Scope::Embeddings, Embeddings))
+        .route("/v1/status", guarded(get(status::status), Scope::SearchRead, Query))
         .route("/healthz", get(probes::healthz))
         .route("/readyz", get(probes::readyz))
         .route("/metrics", get(metrics))

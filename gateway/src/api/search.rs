@@ -11,6 +11,7 @@ use serde::Deserialize;
 use super::errors::{invalid, search_error, ApiError};
 use super::ApiState;
 use crate::alertmanager::Alert;
+use crate::auth::Caller;
 use crate::clock::parse_rfc3339;
 use crate::index::IndexFilter;
 use crate::render;
@@ -60,6 +61,7 @@ const SHAPE: &str = "{\"query\": string | \"alert\": <Alertmanager alert>, \"k\"
               (status = 422, body = super::openapi::ErrorBody), (status = 503, body = super::openapi::ErrorBody)))]
 pub async fn search(
     State(state): State<ApiState>,
+    Caller(source): Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<SearchResponse>, ApiError> {
     let req: SearchRequest = json_body(body, state.limits.max_body_bytes, SHAPE)?;
@@ -92,7 +94,7 @@ pub async fn search(
         alertname: req.filter.alertname,
         since,
     };
-    let q = Query { text, k: req.k, filter, mode: req.mode };
+    let q = Query { text, k: req.k, filter, mode: req.mode, source };
     let resp = state.searcher.search(&q).await.map_err(search_error)?;
     Ok(Json(resp))
 }

@@ -87,3 +87,15 @@ pub async fn require(State((auth, scope)): State<(AuthState, Scope)>, mut req: R
         }
     }
 }
+
+/// The authenticated source of a request, for handlers that key work by it (the
+/// embedding budget). Outside the auth layer (never in the router) it is `anonymous`.
+pub struct Caller(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Caller(parts.extensions.get::<Principal>().map(|p| p.source.clone()).unwrap_or_else(|| "anonymous".into())))
+    }
+}

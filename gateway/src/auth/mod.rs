@@ -11,7 +11,7 @@ pub mod tokens;
 
 use std::net::SocketAddr;
 
-pub use layer::{require, AuthState};
+pub use layer::{require, AuthState, Caller};
 pub use tokens::{Principal, Scope, Tokens};
 
 /// Refuses an open (token-less) server on a non-loopback address; warns on loopback.

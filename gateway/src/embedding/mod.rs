@@ -54,7 +54,8 @@ pub struct Vector {
 }
 
 /// Why a batch did not embed. Only `Unavailable`/`Overloaded` say anything about the
-/// embedder's health; `Input` is the text's fault and is never retried.
+/// embedder's health; `Input` is the text's fault and is never retried; `OverBudget` is
+/// the gateway's own cap.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum EmbedFailure {
     #[error("input rejected by the embedder: {0}")]
@@ -63,6 +64,16 @@ pub enum EmbedFailure {
     Overloaded { retry_after: Duration },
     #[error("embedder unavailable: {0}")]
     Unavailable(String),
+    /// The embedding budget (crate::budget) of `scope` is spent: not a fault of the
+    /// embedder or the text; wait `retry_after`.
+    #[error("embedding budget of {scope} spent ({unit} per minute); retry in {retry_after:?}")]
+    OverBudget { scope: String, unit: &'static str, retry_after: Duration },
+}
+
+impl From<crate::budget::OverBudget> for EmbedFailure {
+    fn from(o: crate::budget::OverBudget) -> Self {
+        EmbedFailure::OverBudget { scope: o.scope, unit: o.unit, retry_after: o.retry_after }
+    }
 }
 
 /// Something that embeds batches.

@@ -22,6 +22,7 @@ pub struct IndexerMetrics {
     pub oldest_pending_seconds: Gauge,
     pub jobs_done: Family<KindLabel, Counter>,
     pub jobs_retried: Family<KindLabel, Counter>,
+    pub jobs_deferred: Family<KindLabel, Counter>,
     pub jobs_failed: Family<KindLabel, Counter>,
     pub cache_hits: Counter,
     pub cache_misses: Counter,
@@ -38,6 +39,7 @@ impl IndexerMetrics {
             oldest_pending_seconds: Gauge::default(),
             jobs_done: Family::default(),
             jobs_retried: Family::default(),
+            jobs_deferred: Family::default(),
             jobs_failed: Family::default(),
             cache_hits: Counter::default(),
             cache_misses: Counter::default(),
@@ -51,6 +53,11 @@ impl IndexerMetrics {
         r.register("oldest_pending_seconds", "Age of the oldest waiting job", m.oldest_pending_seconds.clone());
         r.register("jobs_done", "Jobs embedded and indexed, by kind", m.jobs_done.clone());
         r.register("jobs_retried", "Job attempts that failed and were rescheduled, by kind", m.jobs_retried.clone());
+        r.register(
+            "jobs_deferred",
+            "Jobs put back by back-pressure (embedder busy, budget spent), attempt not counted, by kind",
+            m.jobs_deferred.clone(),
+        );
         r.register("jobs_failed", "Jobs given up, by kind", m.jobs_failed.clone());
         r.register("vector_cache_hits", "Chunks whose vector came from the content-hash cache", m.cache_hits.clone());
         r.register("vector_cache_misses", "Chunks that had to be embedded", m.cache_misses.clone());
@@ -76,6 +83,10 @@ impl IndexerMetrics {
 
     pub(crate) fn job_retried(&self, k: JobKind) {
         self.jobs_retried.get_or_create(&Self::kind(k)).inc();
+    }
+
+    pub(crate) fn job_deferred(&self, k: JobKind) {
+        self.jobs_deferred.get_or_create(&Self::kind(k)).inc();
     }
 
     pub(crate) fn job_failed(&self, k: JobKind) {

@@ -20,6 +20,7 @@ use tokio::task::JoinSet;
 
 pub use metrics::IndexerMetrics;
 
+use crate::admission::Admission;
 use crate::chunking::{ChunkPolicy, Segmenter};
 use crate::clock::now_millis;
 use crate::embedding::{Class, EmbedFailure};
@@ -62,6 +63,8 @@ impl IndexerConfig {
 /// Everything a job needs.
 pub struct Indexer {
     pub cfg: IndexerConfig,
+    /// Told the bulk backlog at every refresh, so ingest admission reads it for free.
+    pub admission: Admission,
     pub store: Arc<dyn SqlStore>,
     pub index: Arc<dyn VectorIndex>,
     pub scheduler: Scheduler,
@@ -86,18 +89,25 @@ impl JobError {
     /// exponential backoff by attempt, capped.
     fn retry_in(&self, attempts: i64, max: Duration) -> Duration {
         match self {
-            JobError::Embed(EmbedFailure::Overloaded { retry_after }) => *retry_after,
+            JobError::Embed(EmbedFailure::Overloaded { retry_after } | EmbedFailure::OverBudget { retry_after, .. }) => {
+                *retry_after
+            }
             _ => Duration::from_secs(1u64 << attempts.clamp(0, 16) as u32).min(max),
         }
     }
 
     /// Whether to give the job up after `attempts`. Input errors never succeed on retry.
-    /// Back-pressure (the embedder or a class queue full) is not a failure of the job: it
-    /// never uses up attempts, or a flood would turn into permanently failed jobs.
+    /// Back-pressure (the embedder or a class queue full, the budget spent) is not a
+    /// failure of the job: it never uses up attempts, or a flood would turn into
+    /// permanently failed jobs.
+    fn is_back_pressure(&self) -> bool {
+        matches!(self, JobError::Embed(EmbedFailure::Overloaded { .. } | EmbedFailure::OverBudget { .. }))
+    }
+
     fn gives_up(&self, attempts: i64, max_attempts: i64) -> bool {
         match self {
             JobError::Embed(EmbedFailure::Input(_)) => true,
-            JobError::Embed(EmbedFailure::Overloaded { .. }) => false,
+            e if e.is_back_pressure() => false,
             _ => attempts >= max_attempts,
         }
     }
@@ -143,6 +153,7 @@ impl Indexer {
     async fn refresh_backlog(&self) {
         if let Ok(b) = self.store.backlog(now_millis()).await {
             self.metrics.backlog(&b);
+            self.admission.observe(&b);
         }
     }
 
@@ -161,6 +172,14 @@ impl Indexer {
                 tracing::error!(job = job.id, kind = job.kind.as_str(), target = job.target_id, attempts = job.attempts, error = %e, "embedding job failed for good");
                 self.metrics.job_failed(job.kind);
                 self.store.fail_job(job.id, &self.cfg.owner, &e.to_string(), now).await
+            }
+            Err(e) if e.is_back_pressure() => {
+                // Expected under load, once per job per wait: counted, not logged loudly,
+                // and the attempt is given back.
+                let wait = e.retry_in(job.attempts, self.cfg.max_backoff);
+                tracing::debug!(job = job.id, retry_in = ?wait, error = %e, "embedding job deferred");
+                self.metrics.job_deferred(job.kind);
+                self.store.defer_job(job.id, &self.cfg.owner, &e.to_string(), now + wait.as_millis() as i64).await
             }
             Err(e) => {
                 let wait = e.retry_in(job.attempts, self.cfg.max_backoff);
@@ -191,7 +210,7 @@ impl Indexer {
             tracing::warn!(job = job.id, kept = chunks.chunks.len(), dropped = chunks.dropped, "text longer than --max-chunks; its tail is stored but not indexed");
             self.metrics.chunks_dropped.inc_by(chunks.dropped as u64);
         }
-        let vectors = self.vectors(&chunks.chunks, Class::from_job_priority(job.priority)).await?;
+        let vectors = self.vectors(&chunks.chunks, Class::from_job_priority(job.priority), &job.source).await?;
         let n = chunks.chunks.len() as u32;
         let points = points::build(job, &item, chunks.chunks, vectors, &self.keywords);
         self.index.upsert(points).await?;
@@ -202,7 +221,7 @@ impl Indexer {
 
     /// Vectors for `chunks`: from the cache where present, the rest embedded in one
     /// scheduler request and cached.
-    async fn vectors(&self, chunks: &[String], class: Class) -> Result<Vec<Vec<f32>>, JobError> {
+    async fn vectors(&self, chunks: &[String], class: Class, source: &str) -> Result<Vec<Vec<f32>>, JobError> {
         let model = self.scheduler.backend().model().to_owned();
         let hashes: Vec<String> = chunks.iter().map(|c| crate::hashing::content_hash(&[c])).collect();
         let mut out: Vec<Option<Vec<f32>>> = Vec::with_capacity(chunks.len());
@@ -213,7 +232,7 @@ impl Indexer {
         self.metrics.cache(chunks.len() - missing.len(), missing.len());
         if !missing.is_empty() {
             let texts = missing.iter().map(|&i| chunks[i].clone()).collect();
-            let embedded = self.scheduler.embed(class, texts).await?;
+            let embedded = self.scheduler.embed(class, source, texts).await?;
             let now = now_millis();
             for (&i, v) in missing.iter().zip(embedded) {
                 self.store.cache_vector(&model, &hashes[i], &v.values, now).await?;

@@ -7,6 +7,7 @@
 //! longer than `max_priority_wait`. At most `concurrency` batches are in flight, so the
 //! embedder's CPU budget is never oversubscribed by the gateway, whatever arrives. Each
 //! class queue is bounded: a full queue refuses at once (`Overloaded`), it never grows.
+//! Before a request is queued, the embedding budget ([`crate::budget`]) is charged.
 
 pub mod metrics;
 pub mod policy;
@@ -21,6 +22,7 @@ use tokio::task::JoinSet;
 pub use metrics::SchedulerMetrics;
 pub use policy::SchedulerConfig;
 
+use crate::budget::EmbedBudget;
 use crate::embedding::{Class, EmbedBackend, EmbedFailure, Vector};
 
 type Reply = oneshot::Sender<Result<Vec<Vector>, EmbedFailure>>;
@@ -81,6 +83,7 @@ pub struct SchedulerStatus {
 pub struct Scheduler {
     tx: mpsc::Sender<Msg>,
     backend: Arc<dyn EmbedBackend>,
+    budget: Arc<EmbedBudget>,
 }
 
 enum Msg {
@@ -90,7 +93,12 @@ enum Msg {
 
 impl Scheduler {
     /// Starts the actor. It stops when every handle is dropped and in-flight batches end.
-    pub fn spawn(cfg: SchedulerConfig, backend: Arc<dyn EmbedBackend>, metrics: Arc<SchedulerMetrics>) -> Self {
+    pub fn spawn(
+        cfg: SchedulerConfig,
+        backend: Arc<dyn EmbedBackend>,
+        budget: Arc<EmbedBudget>,
+        metrics: Arc<SchedulerMetrics>,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(1024);
         let actor = Actor {
             cfg,
@@ -101,20 +109,32 @@ impl Scheduler {
             since_bulk: 0,
         };
         tokio::spawn(actor.run(rx));
-        Scheduler { tx, backend }
+        Scheduler { tx, backend, budget }
     }
 
-    /// Embeds `texts` in `class`, waiting for its turn. All or nothing.
-    pub async fn embed(&self, class: Class, texts: Vec<String>) -> Result<Vec<Vector>, EmbedFailure> {
+    /// Embeds `texts` in `class` for `source`, waiting for its turn. All or nothing.
+    /// The embedding budget is asked first: nothing reaches the model past it.
+    pub async fn embed(&self, class: Class, source: &str, texts: Vec<String>) -> Result<Vec<Vector>, EmbedFailure> {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
+        self.budget.spend(source, texts.len())?;
+        // Tokens are known only afterwards; remote embedders may not say: ~4 bytes a token.
+        let estimate: usize = texts.iter().map(|t| t.len().div_ceil(4)).sum();
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Msg::Submit(Submit { class, texts, reply }))
             .await
             .map_err(|_| EmbedFailure::Unavailable("scheduler stopped".into()))?;
-        rx.await.map_err(|_| EmbedFailure::Unavailable("scheduler stopped".into()))?
+        let vectors = rx.await.map_err(|_| EmbedFailure::Unavailable("scheduler stopped".into()))??;
+        let counted: Option<usize> = vectors.iter().map(|v| v.tokens).sum();
+        self.budget.charge_tokens(source, counted.unwrap_or(estimate));
+        Ok(vectors)
+    }
+
+    /// The budget this scheduler spends (intake asks it before accepting bulk work).
+    pub fn budget(&self) -> &Arc<EmbedBudget> {
+        &self.budget
     }
 
     /// Queue state, for `/v1/status`.

@@ -35,6 +35,8 @@ pub enum Mode {
 #[derive(Debug, Clone)]
 pub struct Query {
     pub text: String,
+    /// Who asks: the query's embedding is charged to this source's budget.
+    pub source: String,
     pub k: usize,
     pub filter: IndexFilter,
     pub mode: Mode,
@@ -108,7 +110,7 @@ impl Searcher {
         let dense = if q.mode == Mode::Keyword {
             None
         } else {
-            match self.embed_query(&q.text).await {
+            match self.embed_query(&q.source, &q.text).await {
                 Ok(v) => Some(v),
                 Err(reason) => {
                     tracing::warn!(%reason, "query embedding unavailable: searching keywords only");
@@ -135,8 +137,9 @@ impl Searcher {
         Ok(SearchResponse { mode, degraded: degraded_reason.is_some(), degraded_reason, results })
     }
 
-    async fn embed_query(&self, text: &str) -> Result<Vec<f32>, String> {
-        match tokio::time::timeout(self.embed_timeout, self.scheduler.embed(Class::Interactive, vec![text.to_owned()])).await {
+    async fn embed_query(&self, source: &str, text: &str) -> Result<Vec<f32>, String> {
+        let embed = self.scheduler.embed(Class::Interactive, source, vec![text.to_owned()]);
+        match tokio::time::timeout(self.embed_timeout, embed).await {
             Ok(Ok(mut v)) if v.len() == 1 => Ok(v.remove(0).values),
             Ok(Ok(_)) => Err("embedder returned no vector".into()),
             Ok(Err(e)) => Err(e.to_string()),

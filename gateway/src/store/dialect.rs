@@ -39,7 +39,7 @@ impl Dialect {
                     "WHERE state = 'pending' AND available_at <= $3 ",
                     "AND (lease_until IS NULL OR lease_until < $3) ",
                     "ORDER BY priority, id LIMIT $4 ", $lock, ") ",
-                    "RETURNING id, kind, target_id, priority, attempts, lease_until"
+                    "RETURNING id, kind, target_id, priority, attempts, lease_until, source"
                 )
             };
         }

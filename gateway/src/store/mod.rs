@@ -100,6 +100,14 @@ pub struct IngestOutcome {
     pub queued: u64,
 }
 
+/// An ingest run: one CronJob execution, named by its `run_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestRun {
+    pub source: String,
+    pub started_at: Millis,
+    pub last_seen: Millis,
+}
+
 /// What an embedding job embeds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -138,6 +146,8 @@ pub struct Job {
     pub priority: i64,
     pub attempts: i64,
     pub lease_until: Millis,
+    /// The authenticated source that caused the job; its embedding budget pays for it.
+    pub source: String,
 }
 
 /// What identifies and describes one occurrence; the full incident and the listing row
@@ -233,6 +243,11 @@ pub struct Backlog {
     pub failed: i64,
     /// Age of the oldest pending job, in milliseconds (0 when none).
     pub oldest_pending_ms: i64,
+    /// Bulk (document) jobs not done yet, leased or not: the bulk backlog ingest is
+    /// admitted against.
+    pub pending_bulk: i64,
+    /// Bulk jobs done so far; its growth is the drain rate behind ingest's `Retry-After`.
+    pub done_bulk: i64,
 }
 
 /// The durable store behind the gateway.
@@ -242,13 +257,18 @@ pub trait SqlStore: Send + Sync {
     async fn ping(&self) -> StoreResult<()>;
 
     /// Stores a webhook (raw event, occurrences, jobs for new occurrences) atomically.
-    async fn record_webhook(&self, hook: &Webhook, raw: &str, now: Millis) -> StoreResult<WebhookOutcome>;
+    /// `by` is the authenticated source; its embedding budget pays for the jobs (likewise
+    /// for `ingest` and `add_note`).
+    async fn record_webhook(&self, by: &str, hook: &Webhook, raw: &str, now: Millis) -> StoreResult<WebhookOutcome>;
 
     /// Stores new and changed documents of one ingest call (with their jobs) atomically.
-    async fn ingest(&self, source: &str, run_id: &str, docs: &[NewDocument], now: Millis) -> StoreResult<IngestOutcome>;
+    async fn ingest(&self, by: &str, source: &str, run_id: &str, docs: &[NewDocument], now: Millis) -> StoreResult<IngestOutcome>;
+
+    /// An ingest run as recorded so far (`None`: never seen).
+    async fn ingest_run(&self, run_id: &str) -> StoreResult<Option<IngestRun>>;
 
     /// Adds a note and queues the incident for re-embedding, so searches find the fix.
-    async fn add_note(&self, incident_id: i64, author: Option<&str>, text: &str, now: Millis) -> StoreResult<Note>;
+    async fn add_note(&self, by: &str, incident_id: i64, author: Option<&str>, text: &str, now: Millis) -> StoreResult<Note>;
 
     /// An incident with its notes.
     async fn incident(&self, id: i64) -> StoreResult<Option<Incident>>;
@@ -266,6 +286,10 @@ pub trait SqlStore: Send + Sync {
 
     /// Returns a job to the queue, to be retried at `retry_at`.
     async fn release_job(&self, job_id: i64, owner: &str, error: &str, retry_at: Millis) -> StoreResult<()>;
+
+    /// Returns a job held back by back-pressure (embedder busy, budget spent) to the
+    /// queue without counting the attempt: waiting is not failing.
+    async fn defer_job(&self, job_id: i64, owner: &str, reason: &str, retry_at: Millis) -> StoreResult<()>;
 
     /// Gives a job up after repeated failures: it stays in the outbox as `failed`, visible
     /// in `/v1/status`, instead of being retried forever.

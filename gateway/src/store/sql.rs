@@ -11,7 +11,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 use super::{
-    Backlog, Dialect, Document, Incident, IncidentQuery, IncidentSummary, IngestOutcome, OccurrenceHead, Job, JobKind, NewDocument, Note, SqlStore, StoreError,
+    Backlog, Dialect, Document, Incident, IncidentQuery, IncidentSummary, IngestOutcome, IngestRun, OccurrenceHead, Job, JobKind, NewDocument, Note, SqlStore, StoreError,
     StoreResult, WebhookOutcome, PRIORITY_ALERT, PRIORITY_BULK,
 };
 use crate::alertmanager::Webhook;
@@ -121,8 +121,8 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-const INSERT_JOB: &str = "INSERT INTO embedding_jobs (kind, target_id, priority, available_at, created_at) \
-                          VALUES ($1, $2, $3, $4, $4)";
+const INSERT_JOB: &str = "INSERT INTO embedding_jobs (kind, target_id, priority, available_at, created_at, source) \
+                          VALUES ($1, $2, $3, $4, $4, $5)";
 
 /// The columns of an [`IncidentSummary`]; callers append WHERE/ORDER/LIMIT. A macro so
 /// the whole statement stays one static string.
@@ -166,6 +166,7 @@ fn job_from_row(row: &AnyRow) -> StoreResult<Job> {
         priority: row.try_get("priority")?,
         attempts: row.try_get("attempts")?,
         lease_until: row.try_get("lease_until")?,
+        source: row.try_get("source")?,
     })
 }
 
@@ -176,7 +177,7 @@ impl SqlStore for SqlxStore {
         Ok(())
     }
 
-    async fn record_webhook(&self, hook: &Webhook, raw: &str, now: Millis) -> StoreResult<WebhookOutcome> {
+    async fn record_webhook(&self, by: &str, hook: &Webhook, raw: &str, now: Millis) -> StoreResult<WebhookOutcome> {
         let occurrences = hook
             .alerts
             .iter()
@@ -235,6 +236,7 @@ impl SqlStore for SqlxStore {
                     .bind(id)
                     .bind(PRIORITY_ALERT)
                     .bind(now)
+                    .bind(by)
                     .execute(&mut *tx)
                     .await?;
             } else {
@@ -248,7 +250,18 @@ impl SqlStore for SqlxStore {
         Ok(out)
     }
 
-    async fn ingest(&self, source: &str, run_id: &str, docs: &[NewDocument], now: Millis) -> StoreResult<IngestOutcome> {
+    async fn ingest_run(&self, run_id: &str) -> StoreResult<Option<IngestRun>> {
+        let row = sqlx::query("SELECT source, started_at, last_seen FROM ingest_runs WHERE run_id = $1")
+            .bind(run_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => Some(IngestRun { source: r.try_get(0)?, started_at: r.try_get(1)?, last_seen: r.try_get(2)? }),
+            None => None,
+        })
+    }
+
+    async fn ingest(&self, by: &str, source: &str, run_id: &str, docs: &[NewDocument], now: Millis) -> StoreResult<IngestOutcome> {
         let mut out = IngestOutcome::default();
         let mut tx = self.pool.begin().await?;
         sqlx::query(
@@ -294,6 +307,7 @@ impl SqlStore for SqlxStore {
                         .bind(id)
                         .bind(PRIORITY_BULK)
                         .bind(now)
+                        .bind(by)
                         .execute(&mut *tx)
                         .await?;
                     out.accepted += 1;
@@ -312,7 +326,7 @@ impl SqlStore for SqlxStore {
         Ok(out)
     }
 
-    async fn add_note(&self, incident_id: i64, author: Option<&str>, text: &str, now: Millis) -> StoreResult<Note> {
+    async fn add_note(&self, by: &str, incident_id: i64, author: Option<&str>, text: &str, now: Millis) -> StoreResult<Note> {
         if text.trim().is_empty() {
             return Err(StoreError::Invalid("a note needs text".into()));
         }
@@ -334,6 +348,7 @@ impl SqlStore for SqlxStore {
             .bind(incident_id)
             .bind(PRIORITY_ALERT)
             .bind(now)
+            .bind(by)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -432,6 +447,18 @@ impl SqlStore for SqlxStore {
         .await
     }
 
+    async fn defer_job(&self, job_id: i64, owner: &str, reason: &str, retry_at: Millis) -> StoreResult<()> {
+        self.end_lease(
+            "UPDATE embedding_jobs SET available_at = $1, last_error = $2, lease_owner = NULL, lease_until = NULL, \
+             attempts = attempts - 1 WHERE id = $3 AND lease_owner = $4 AND state = 'pending'",
+            retry_at,
+            reason,
+            job_id,
+            owner,
+        )
+        .await
+    }
+
     async fn fail_job(&self, job_id: i64, owner: &str, error: &str, now: Millis) -> StoreResult<()> {
         self.end_lease(
             "UPDATE embedding_jobs SET state = 'failed', done_at = $1, last_error = $2, lease_owner = NULL, \
@@ -478,10 +505,13 @@ impl SqlStore for SqlxStore {
                COALESCE(SUM(CASE WHEN state = 'pending' AND lease_until >= $1 THEN 1 ELSE 0 END), 0), \
                COALESCE(SUM(CASE WHEN state = 'done' THEN 1 ELSE 0 END), 0), \
                COALESCE(MIN(CASE WHEN state = 'pending' THEN created_at END), $1), \
-               COALESCE(SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END), 0) \
+               COALESCE(SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END), 0), \
+               COALESCE(SUM(CASE WHEN state = 'pending' AND priority = $2 THEN 1 ELSE 0 END), 0), \
+               COALESCE(SUM(CASE WHEN state = 'done' AND priority = $2 THEN 1 ELSE 0 END), 0) \
              FROM embedding_jobs",
         )
         .bind(now)
+        .bind(PRIORITY_BULK)
         .fetch_one(&self.pool)
         .await?;
         let oldest: i64 = r.try_get(3)?;
@@ -490,6 +520,8 @@ impl SqlStore for SqlxStore {
             leased: r.try_get(1)?,
             done: r.try_get(2)?,
             failed: r.try_get(4)?,
+            pending_bulk: r.try_get(5)?,
+            done_bulk: r.try_get(6)?,
             oldest_pending_ms: now - oldest,
         })
     }

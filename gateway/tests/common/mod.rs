@@ -9,6 +9,33 @@ use firebreak_gateway::store::sql::StoreConfig;
 use firebreak_gateway::store::SqlxStore;
 use sqlx::Connection;
 
+/// Serves a gateway on a loopback port through the production accept loop
+/// ([`firebreak_gateway::serve`]); keep the returned handle alive as long as the URL is used.
+pub async fn serve_gateway(cfg: firebreak_gateway::app::GatewayConfig) -> (String, firebreak_gateway::app::Gateway) {
+    use firebreak_gateway::serve::{serve, ConnLimits};
+    let gateway = firebreak_gateway::app::Gateway::start(cfg).await.expect("gateway starts");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let limits = ConnLimits { header_read_timeout: std::time::Duration::from_millis(500), grace: std::time::Duration::from_secs(1) };
+    tokio::spawn(serve(listener, gateway.router(), limits, std::future::pending()));
+    (url, gateway)
+}
+
+/// An embedder where nothing listens: for tests of everything that must not need one.
+pub fn nowhere_embedder() -> firebreak_gateway::app::EmbedderChoice {
+    use firebreak_gateway::embedding::remote::RemoteConfig;
+    firebreak_gateway::app::EmbedderChoice::Remote {
+        cfg: RemoteConfig {
+            url: "http://127.0.0.1:1".into(),
+            model: "nowhere".into(),
+            dim: 384,
+            timeout: std::time::Duration::from_secs(1),
+        },
+        tokenizer: None,
+        max_seq_length: 256,
+    }
+}
+
 pub fn admin_url() -> String {
     std::env::var("FIREBREAK_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }

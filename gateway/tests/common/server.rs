@@ -102,7 +102,8 @@ impl Server {
                 return s;
             }
             assert!(Instant::now() < deadline, "outbox never drained: {s}\n{}", self.log());
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            // 4 polls a second stay under the default query rate (300/min per source).
+            tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
 

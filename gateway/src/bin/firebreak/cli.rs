@@ -9,9 +9,10 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, bail};
 use firebreak_gateway::auth::Tokens;
+use firebreak_gateway::budget::{Allowance, BudgetLimits};
 use clap::{Args, Parser, Subcommand};
 use firebreak_embedder::args::EngineArgs;
-use firebreak_gateway::api::ApiLimits;
+use firebreak_gateway::api::{ApiLimits, InputLimits, Rate, RateLimits};
 use firebreak_gateway::app::{EmbedderChoice, GatewayConfig, IndexChoice, IndexerSettings};
 use firebreak_gateway::embedding::remote::RemoteConfig;
 use firebreak_gateway::scheduler::SchedulerConfig;
@@ -172,6 +173,61 @@ pub struct ServeArgs {
     /// API requests in flight at once; beyond it 503 + Retry-After before the body is read.
     #[arg(long, env = "FIREBREAK_MAX_CONCURRENT_REQUESTS", default_value_t = 64)]
     pub max_concurrent_requests: usize,
+    /// Milliseconds a client has to send its request headers (the connection is closed beyond).
+    #[arg(long, env = "FIREBREAK_HEADER_READ_TIMEOUT_MS", default_value_t = 5000)]
+    pub header_read_timeout_ms: u64,
+    /// Milliseconds a client has to send its request body (408 beyond).
+    #[arg(long, env = "FIREBREAK_BODY_READ_TIMEOUT_MS", default_value_t = 10_000)]
+    pub body_read_timeout_ms: u64,
+    /// Deepest JSON nesting accepted in a request body (422 beyond).
+    #[arg(long, env = "FIREBREAK_MAX_JSON_DEPTH", default_value_t = 32)]
+    pub max_json_depth: usize,
+    /// Most alerts in one webhook (413 beyond; Alertmanager's webhook_config max_alerts caps it).
+    #[arg(long, env = "FIREBREAK_MAX_ALERTS_PER_WEBHOOK", default_value_t = 2000)]
+    pub max_alerts_per_webhook: usize,
+    /// Most labels, and most annotations, per alert (422 beyond).
+    #[arg(long, env = "FIREBREAK_MAX_LABELS", default_value_t = 128)]
+    pub max_labels: usize,
+    /// Longest label or annotation name, in bytes (422 beyond).
+    #[arg(long, env = "FIREBREAK_MAX_LABEL_NAME_BYTES", default_value_t = 256)]
+    pub max_label_name_bytes: usize,
+    /// Longest label or annotation value, in bytes (422 beyond).
+    #[arg(long, env = "FIREBREAK_MAX_LABEL_VALUE_BYTES", default_value_t = 16 * 1024)]
+    pub max_label_value_bytes: usize,
+    /// Per-source rate of /v1/alerts, PER_MINUTE[:BURST] or `off` (503 + Retry-After beyond:
+    /// Alertmanager retries 5xx only).
+    #[arg(long, env = "FIREBREAK_ALERTS_RATE", default_value = "600:120", value_parser = parse_rate)]
+    pub alerts_rate: RateFlag,
+    /// Per-source rate of /v1/ingest (429 + Retry-After beyond).
+    #[arg(long, env = "FIREBREAK_INGEST_RATE", default_value = "120:20", value_parser = parse_rate)]
+    pub ingest_rate: RateFlag,
+    /// Per-source rate of searches, incident reads and /v1/status (429 beyond).
+    #[arg(long, env = "FIREBREAK_QUERY_RATE", default_value = "300:60", value_parser = parse_rate)]
+    pub query_rate: RateFlag,
+    /// Per-source rate of notes (429 beyond).
+    #[arg(long, env = "FIREBREAK_NOTES_RATE", default_value = "60:20", value_parser = parse_rate)]
+    pub notes_rate: RateFlag,
+    /// Per-source rate of /v1/embeddings (429 beyond).
+    #[arg(long, env = "FIREBREAK_EMBEDDINGS_RATE", default_value = "120:20", value_parser = parse_rate)]
+    pub embeddings_rate: RateFlag,
+    /// Bulk jobs waiting in the outbox before ingest is refused (429, Retry-After from the drain rate).
+    #[arg(long, env = "FIREBREAK_MAX_BULK_BACKLOG", default_value_t = 10_000)]
+    pub max_bulk_backlog: usize,
+    /// Texts embedded per minute by the whole gateway, or `off`.
+    #[arg(long, env = "FIREBREAK_EMBED_BUDGET_TEXTS", default_value = "3000", value_parser = parse_cap)]
+    pub embed_budget_texts: CapFlag,
+    /// Tokens embedded per minute by the whole gateway, or `off`.
+    #[arg(long, env = "FIREBREAK_EMBED_BUDGET_TOKENS", default_value = "360000", value_parser = parse_cap)]
+    pub embed_budget_tokens: CapFlag,
+    /// Texts embedded per minute for one source, or `off`.
+    #[arg(long, env = "FIREBREAK_SOURCE_EMBED_BUDGET_TEXTS", default_value = "1500", value_parser = parse_cap)]
+    pub source_embed_budget_texts: CapFlag,
+    /// Tokens embedded per minute for one source, or `off`.
+    #[arg(long, env = "FIREBREAK_SOURCE_EMBED_BUDGET_TOKENS", default_value = "180000", value_parser = parse_cap)]
+    pub source_embed_budget_tokens: CapFlag,
+    /// Oldest an ingest run (run_id) may get, in seconds; later calls of it get 409.
+    #[arg(long, env = "FIREBREAK_INGEST_RUN_MAX_AGE_SECS", default_value_t = 3600)]
+    pub ingest_run_max_age_secs: u64,
     /// Milliseconds a search waits for its query embedding before going keyword-only.
     #[arg(long, env = "FIREBREAK_SEARCH_EMBED_TIMEOUT_MS", default_value_t = 2000)]
     pub search_embed_timeout_ms: u64,
@@ -190,6 +246,9 @@ impl ServeArgs {
             ("--max-chunks", self.max_chunks),
             ("--max-search-k", self.max_search_k),
             ("--max-concurrent-requests", self.max_concurrent_requests),
+            ("--max-json-depth", self.max_json_depth),
+            ("--max-alerts-per-webhook", self.max_alerts_per_webhook),
+            ("--max-bulk-backlog", self.max_bulk_backlog),
         ] {
             if v == 0 {
                 bail!("{name} must be at least 1: zero would refuse all work forever");
@@ -254,8 +313,57 @@ impl ServeArgs {
                 max_query_bytes: self.max_query_bytes,
                 max_embedding_inputs: self.max_embedding_inputs,
                 max_concurrent_requests: self.max_concurrent_requests,
+                body_read_timeout: Duration::from_millis(self.body_read_timeout_ms.max(100)),
+                input: InputLimits {
+                    max_json_depth: self.max_json_depth,
+                    max_alerts_per_webhook: self.max_alerts_per_webhook,
+                    max_labels: self.max_labels,
+                    max_label_name_bytes: self.max_label_name_bytes,
+                    max_label_value_bytes: self.max_label_value_bytes,
+                },
+                rates: RateLimits {
+                    alerts: self.alerts_rate.0,
+                    ingest: self.ingest_rate.0,
+                    query: self.query_rate.0,
+                    notes: self.notes_rate.0,
+                    embeddings: self.embeddings_rate.0,
+                },
+                ingest_run_max_age: Duration::from_secs(self.ingest_run_max_age_secs.max(1)),
+            },
+            max_bulk_backlog: self.max_bulk_backlog,
+            budget: BudgetLimits {
+                global: Allowance { texts_per_minute: self.embed_budget_texts.0, tokens_per_minute: self.embed_budget_tokens.0 },
+                per_source: Allowance {
+                    texts_per_minute: self.source_embed_budget_texts.0,
+                    tokens_per_minute: self.source_embed_budget_tokens.0,
+                },
             },
             search_embed_timeout: Duration::from_millis(self.search_embed_timeout_ms),
         })
+    }
+}
+
+/// A rate flag: `PER_MINUTE[:BURST]`, or `off` for no limit.
+#[derive(Debug, Clone, Copy)]
+pub struct RateFlag(pub Option<Rate>);
+
+fn parse_rate(s: &str) -> Result<RateFlag, String> {
+    if s.trim().eq_ignore_ascii_case("off") {
+        return Ok(RateFlag(None));
+    }
+    s.parse().map(|r| RateFlag(Some(r)))
+}
+
+/// A per-minute cap: a whole number above 0, or `off`.
+#[derive(Debug, Clone, Copy)]
+pub struct CapFlag(pub Option<u64>);
+
+fn parse_cap(s: &str) -> Result<CapFlag, String> {
+    if s.trim().eq_ignore_ascii_case("off") {
+        return Ok(CapFlag(None));
+    }
+    match s.trim().parse::<u64>() {
+        Ok(n) if n > 0 => Ok(CapFlag(Some(n))),
+        _ => Err(format!("{s:?}: a whole number above 0 per minute, or `off` (0 would stop all embedding)")),
     }
 }

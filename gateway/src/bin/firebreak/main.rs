@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use firebreak_gateway::app::{open_store, Gateway};
+use firebreak_gateway::serve::{self, ConnLimits};
 
 use cli::{Cli, Command, ServeArgs};
 
@@ -47,14 +48,14 @@ fn main() -> ExitCode {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listen = args.listen;
     let grace = Duration::from_secs(args.shutdown_grace_secs);
+    let header_read_timeout = Duration::from_millis(args.header_read_timeout_ms.max(100));
     let cfg = args.config()?;
     firebreak_gateway::auth::check_bind(listen, &cfg.tokens).map_err(|e| anyhow::anyhow!(e))?;
     let gateway = Gateway::start(cfg).await?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     tracing::info!(listen = %listener.local_addr()?, "firebreak serving");
-    axum::serve(listener, gateway.router())
-        .with_graceful_shutdown(firebreak_embedder::process::shutdown_signal())
-        .await?;
+    let limits = ConnLimits { header_read_timeout, grace };
+    serve::serve(listener, gateway.router(), limits, firebreak_embedder::process::shutdown_signal()).await;
     gateway.shutdown(grace).await;
     Ok(())
 }

@@ -1,0 +1,50 @@
+//! Metrics of the API's own refusals and of ingest runs, so a sender that is being turned
+//! away, or a CronJob that never ends, shows up on a dashboard before anyone asks.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabel {
+    source: String,
+}
+
+/// The handlers' metrics.
+#[derive(Clone)]
+pub struct ApiMetrics {
+    alerts_refused: Family<ReasonLabel, Counter>,
+    run_age: Family<SourceLabel, Gauge>,
+}
+
+impl ApiMetrics {
+    pub fn new(registry: &mut Registry) -> Self {
+        let m = ApiMetrics { alerts_refused: Family::default(), run_age: Family::default() };
+        registry.register(
+            "firebreak_alerts_refused",
+            "Webhooks refused for their content (Alertmanager drops a notification answered 4xx), by error code",
+            m.alerts_refused.clone(),
+        );
+        registry.register(
+            "firebreak_ingest_run_age_seconds",
+            "Age of each source's latest ingest run at its last call; above --ingest-run-max-age the run is refused (409)",
+            m.run_age.clone(),
+        );
+        m
+    }
+
+    pub fn alert_refused(&self, code: &'static str) {
+        self.alerts_refused.get_or_create(&ReasonLabel { reason: code }).inc();
+    }
+
+    pub fn ingest_run_age(&self, source: &str, seconds: i64) {
+        self.run_age.get_or_create(&SourceLabel { source: source.to_owned() }).set(seconds);
+    }
+}
