@@ -16,7 +16,11 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::admission::Admission;
+use crate::breaker::{Breaker, BreakerConfig, BreakerMetrics};
 use crate::budget::{BudgetLimits, EmbedBudget};
+use crate::embedding::guarded::Guarded as GuardedEmbedder;
+use crate::index::guarded::Guarded as GuardedIndex;
+use crate::store::guarded::Guarded as GuardedStore;
 use crate::api::{router, ApiLimits, ApiMetrics, ApiState, BodyLimits, Rates};
 use crate::auth::{AuthState, Tokens};
 use crate::chunking::{ChunkPolicy, Segmenter};
@@ -69,8 +73,45 @@ pub struct GatewayConfig {
     pub max_bulk_backlog: usize,
     /// Texts and tokens embedded per minute, globally and per source.
     pub budget: BudgetLimits,
+    /// Circuit breakers around the embedder, the index and the store.
+    pub breakers: BreakerSettings,
     /// Bearer tokens; empty means an open server (loopback only, see [`crate::auth::check_bind`]).
     pub tokens: Arc<Tokens>,
+}
+
+/// The circuit breakers' settings (crate::breaker): shared trip and pause rules, and a
+/// slow-call threshold per dependency.
+#[derive(Debug, Clone, Copy)]
+pub struct BreakerSettings {
+    pub failures: u32,
+    pub open_min: Duration,
+    pub open_max: Duration,
+    /// An embedding batch slower than this counts as a fault.
+    pub embed_slow_call: Duration,
+    /// An index call slower than this counts as a fault.
+    pub index_slow_call: Duration,
+}
+
+impl Default for BreakerSettings {
+    /// A batch of 32 texts of 256 tokens takes a few seconds on one slow core; four times
+    /// that means the node is starving the embedder (or the embedder the node). An index
+    /// call takes milliseconds; 5 s is a stuck disk or a partitioned server.
+    fn default() -> Self {
+        let c = BreakerConfig::new(None);
+        BreakerSettings {
+            failures: c.failures,
+            open_min: c.open_min,
+            open_max: c.open_max,
+            embed_slow_call: Duration::from_secs(15),
+            index_slow_call: Duration::from_secs(5),
+        }
+    }
+}
+
+impl BreakerSettings {
+    fn config(&self, slow_call: Option<Duration>) -> BreakerConfig {
+        BreakerConfig { failures: self.failures, slow_call, open_min: self.open_min, open_max: self.open_max }
+    }
 }
 
 /// Outbox worker settings that do not depend on the model.
@@ -116,6 +157,7 @@ impl GatewayConfig {
             search_embed_timeout: Duration::from_secs(2),
             max_bulk_backlog: 10_000,
             budget: BudgetLimits::default(),
+            breakers: BreakerSettings::default(),
             tokens: Arc::new(Tokens::default()),
         }
     }
@@ -160,6 +202,9 @@ impl Gateway {
     /// the store, e.g. to take the database away).
     pub async fn start_with_store(cfg: GatewayConfig, store: Arc<dyn SqlStore>) -> anyhow::Result<Self> {
         let mut registry = Registry::default();
+        let breakers = BreakerMetrics::new(&mut registry);
+        let breaker = |dependency, slow_call| Breaker::new(dependency, cfg.breakers.config(slow_call), &breakers);
+        let store: Arc<dyn SqlStore> = Arc::new(GuardedStore::new(store, breaker("store", None)));
 
         let (backend, segmenter, max_seq): (Arc<dyn EmbedBackend>, Segmenter, usize) = match &cfg.embedder {
             EmbedderChoice::InProcess(engine) => {
@@ -181,6 +226,7 @@ impl Gateway {
             }
         };
         tracing::info!(embedder = %backend.describe(), model = backend.model(), dim = backend.dim(), "embedder chosen");
+        let backend: Arc<dyn EmbedBackend> = Arc::new(GuardedEmbedder::new(backend, breaker("embedder", Some(cfg.breakers.embed_slow_call))));
 
         let index: Arc<dyn VectorIndex> = match &cfg.index {
             IndexChoice::Edge => {
@@ -194,6 +240,7 @@ impl Gateway {
         };
 
         let budget = Arc::new(EmbedBudget::new(cfg.budget, &mut registry));
+        let index: Arc<dyn VectorIndex> = Arc::new(GuardedIndex::new(index, breaker("index", Some(cfg.breakers.index_slow_call))));
         let scheduler =
             Scheduler::spawn(cfg.scheduler, backend.clone(), budget.clone(), Arc::new(SchedulerMetrics::new(&mut registry)));
         let keywords = Arc::new(Keywords::new()?);

@@ -13,6 +13,7 @@ pub mod alertmanager;
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod breaker;
 pub mod budget;
 pub mod chunking;
 pub mod clock;

@@ -63,6 +63,9 @@ pub fn embed_error(e: EmbedFailure) -> ApiError {
             format!("the embedding budget of {scope} ({unit} per minute) is spent"),
         )
         .retry_after(retry_after),
+        EmbedFailure::Paused { reason, retry_after } => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "embedding_paused", reason).retry_after(retry_after)
+        }
         EmbedFailure::Unavailable(d) => {
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "embedder_unavailable", d).retry_after(Duration::from_secs(5))
         }

@@ -4,6 +4,7 @@
 //! `firebreak-embedder serve`, TEI, Ollama). The scheduler decides *when* a batch runs;
 //! a backend only runs it.
 
+pub mod guarded;
 pub mod in_process;
 pub mod remote;
 
@@ -68,6 +69,26 @@ pub enum EmbedFailure {
     /// embedder or the text; wait `retry_after`.
     #[error("embedding budget of {scope} spent ({unit} per minute); retry in {retry_after:?}")]
     OverBudget { scope: String, unit: &'static str, retry_after: Duration },
+    /// The gateway holds embedding back (a circuit breaker open): nothing was tried.
+    #[error("embedding paused: {reason}; retry in {retry_after:?}")]
+    Paused { reason: String, retry_after: Duration },
+}
+
+impl EmbedFailure {
+    /// Back-pressure: the work is fine and should simply wait (never a failed attempt).
+    pub fn is_back_pressure(&self) -> bool {
+        matches!(self, EmbedFailure::Overloaded { .. } | EmbedFailure::OverBudget { .. } | EmbedFailure::Paused { .. })
+    }
+
+    /// How long back-pressure asks to wait.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            EmbedFailure::Overloaded { retry_after }
+            | EmbedFailure::OverBudget { retry_after, .. }
+            | EmbedFailure::Paused { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        }
+    }
 }
 
 impl From<crate::budget::OverBudget> for EmbedFailure {

@@ -13,6 +13,7 @@
 
 pub mod edge;
 pub mod filter;
+pub mod guarded;
 pub mod keywords;
 pub mod point_id;
 pub mod server;

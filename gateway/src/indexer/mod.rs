@@ -28,6 +28,9 @@ use crate::index::{IndexError, Keywords, VectorIndex};
 use crate::scheduler::Scheduler;
 use crate::store::{Job, SqlStore, StoreError};
 
+/// How long a job waits when the index or the database is unreachable.
+const DEPENDENCY_DOWN_WAIT: Duration = Duration::from_secs(10);
+
 /// Outbox worker limits; each has a `FIREBREAK_*` flag in the binary.
 #[derive(Debug, Clone)]
 pub struct IndexerConfig {
@@ -89,9 +92,8 @@ impl JobError {
     /// exponential backoff by attempt, capped.
     fn retry_in(&self, attempts: i64, max: Duration) -> Duration {
         match self {
-            JobError::Embed(EmbedFailure::Overloaded { retry_after } | EmbedFailure::OverBudget { retry_after, .. }) => {
-                *retry_after
-            }
+            JobError::Embed(e) if e.retry_after().is_some() => e.retry_after().unwrap_or_default(),
+            JobError::Index(IndexError::Unavailable(_)) | JobError::Store(StoreError::Unavailable(_)) => DEPENDENCY_DOWN_WAIT,
             _ => Duration::from_secs(1u64 << attempts.clamp(0, 16) as u32).min(max),
         }
     }
@@ -100,8 +102,15 @@ impl JobError {
     /// Back-pressure (the embedder or a class queue full, the budget spent) is not a
     /// failure of the job: it never uses up attempts, or a flood would turn into
     /// permanently failed jobs.
+    /// Waiting, not failing: the embedder asked to wait, the budget is spent, a breaker
+    /// is open, or the index or the database is unreachable. A job never fails for good
+    /// because a dependency was down for longer than its attempts last.
     fn is_back_pressure(&self) -> bool {
-        matches!(self, JobError::Embed(EmbedFailure::Overloaded { .. } | EmbedFailure::OverBudget { .. }))
+        match self {
+            JobError::Embed(e) => e.is_back_pressure(),
+            JobError::Index(IndexError::Unavailable(_)) | JobError::Store(StoreError::Unavailable(_)) => true,
+            _ => false,
+        }
     }
 
     fn gives_up(&self, attempts: i64, max_attempts: i64) -> bool {

@@ -11,6 +11,7 @@
 //! same, and [`dialect::Dialect`] holds the few places the databases differ.
 
 pub mod dialect;
+pub mod guarded;
 pub mod sql;
 
 use std::time::Duration;

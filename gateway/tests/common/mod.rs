@@ -12,8 +12,12 @@ use sqlx::Connection;
 /// Serves a gateway on a loopback port through the production accept loop
 /// ([`firebreak_gateway::serve`]); keep the returned handle alive as long as the URL is used.
 pub async fn serve_gateway(cfg: firebreak_gateway::app::GatewayConfig) -> (String, firebreak_gateway::app::Gateway) {
+    serve_router(firebreak_gateway::app::Gateway::start(cfg).await.expect("gateway starts")).await
+}
+
+/// As [`serve_gateway`], for a gateway the test started itself.
+pub async fn serve_router(gateway: firebreak_gateway::app::Gateway) -> (String, firebreak_gateway::app::Gateway) {
     use firebreak_gateway::serve::{serve, ConnLimits};
-    let gateway = firebreak_gateway::app::Gateway::start(cfg).await.expect("gateway starts");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let limits = ConnLimits { header_read_timeout: std::time::Duration::from_millis(500), grace: std::time::Duration::from_secs(1) };

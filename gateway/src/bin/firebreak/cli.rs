@@ -13,7 +13,7 @@ use firebreak_gateway::budget::{Allowance, BudgetLimits};
 use clap::{Args, Parser, Subcommand};
 use firebreak_embedder::args::EngineArgs;
 use firebreak_gateway::api::{ApiLimits, InputLimits, Rate, RateLimits};
-use firebreak_gateway::app::{EmbedderChoice, GatewayConfig, IndexChoice, IndexerSettings};
+use firebreak_gateway::app::{BreakerSettings, EmbedderChoice, GatewayConfig, IndexChoice, IndexerSettings};
 use firebreak_gateway::embedding::remote::RemoteConfig;
 use firebreak_gateway::scheduler::SchedulerConfig;
 
@@ -225,6 +225,21 @@ pub struct ServeArgs {
     /// Tokens embedded per minute for one source, or `off`.
     #[arg(long, env = "FIREBREAK_SOURCE_EMBED_BUDGET_TOKENS", default_value = "180000", value_parser = parse_cap)]
     pub source_embed_budget_tokens: CapFlag,
+    /// Consecutive faults (errors or slow calls) that open a dependency's circuit breaker.
+    #[arg(long, env = "FIREBREAK_BREAKER_FAILURES", default_value_t = 5)]
+    pub breaker_failures: u32,
+    /// First pause of an open breaker, in milliseconds; doubles on each failed probe…
+    #[arg(long, env = "FIREBREAK_BREAKER_OPEN_MS", default_value_t = 5000)]
+    pub breaker_open_ms: u64,
+    /// …up to this many milliseconds.
+    #[arg(long, env = "FIREBREAK_BREAKER_OPEN_MAX_MS", default_value_t = 120_000)]
+    pub breaker_open_max_ms: u64,
+    /// An embedding batch slower than this many milliseconds counts as a fault.
+    #[arg(long, env = "FIREBREAK_EMBED_SLOW_CALL_MS", default_value_t = 15_000)]
+    pub embed_slow_call_ms: u64,
+    /// A vector-index call slower than this many milliseconds counts as a fault.
+    #[arg(long, env = "FIREBREAK_INDEX_SLOW_CALL_MS", default_value_t = 5000)]
+    pub index_slow_call_ms: u64,
     /// Oldest an ingest run (run_id) may get, in seconds; later calls of it get 409.
     #[arg(long, env = "FIREBREAK_INGEST_RUN_MAX_AGE_SECS", default_value_t = 3600)]
     pub ingest_run_max_age_secs: u64,
@@ -331,6 +346,13 @@ impl ServeArgs {
                 ingest_run_max_age: Duration::from_secs(self.ingest_run_max_age_secs.max(1)),
             },
             max_bulk_backlog: self.max_bulk_backlog,
+            breakers: BreakerSettings {
+                failures: self.breaker_failures.max(1),
+                open_min: Duration::from_millis(self.breaker_open_ms.max(10)),
+                open_max: Duration::from_millis(self.breaker_open_max_ms.max(self.breaker_open_ms.max(10))),
+                embed_slow_call: Duration::from_millis(self.embed_slow_call_ms.max(1)),
+                index_slow_call: Duration::from_millis(self.index_slow_call_ms.max(1)),
+            },
             budget: BudgetLimits {
                 global: Allowance { texts_per_minute: self.embed_budget_texts.0, tokens_per_minute: self.embed_budget_tokens.0 },
                 per_source: Allowance {
