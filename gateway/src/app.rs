@@ -33,6 +33,7 @@ use crate::index::{Keywords, VectorIndex};
 use crate::indexer::{Indexer, IndexerConfig, IndexerMetrics};
 use crate::scheduler::{Scheduler, SchedulerConfig, SchedulerMetrics};
 use crate::search::Searcher;
+use crate::self_alerts::{parse_matchers, SelfAlerts, DEFAULT_MATCHERS};
 use crate::store::sql::{redact, StoreConfig};
 use crate::store::{Dialect, SqlStore, SqlxStore};
 
@@ -75,6 +76,8 @@ pub struct GatewayConfig {
     pub budget: BudgetLimits,
     /// Circuit breakers around the embedder, the index and the store.
     pub breakers: BreakerSettings,
+    /// `label=value` pairs marking alerts about Firebreak itself (stored, not embedded while firing).
+    pub self_alert_matchers: Vec<(String, String)>,
     /// Bearer tokens; empty means an open server (loopback only, see [`crate::auth::check_bind`]).
     pub tokens: Arc<Tokens>,
 }
@@ -158,6 +161,7 @@ impl GatewayConfig {
             max_bulk_backlog: 10_000,
             budget: BudgetLimits::default(),
             breakers: BreakerSettings::default(),
+            self_alert_matchers: parse_matchers(DEFAULT_MATCHERS).expect("the defaults parse"),
             tokens: Arc::new(Tokens::default()),
         }
     }
@@ -284,6 +288,7 @@ impl Gateway {
         let rates = Rates::new(cfg.api.rates, &mut registry);
         let body = BodyLimits::new(cfg.api.max_body_bytes, cfg.api.body_read_timeout, cfg.api.input, &mut registry);
         let metrics = ApiMetrics::new(&mut registry);
+        let self_alerts = Arc::new(SelfAlerts::new(cfg.self_alert_matchers.clone(), &mut registry));
         let wake = Arc::new(Notify::new());
         let stop_indexer = Arc::new(Notify::new());
         let stop = stop_indexer.clone();
@@ -301,6 +306,7 @@ impl Gateway {
             body,
             admission,
             metrics,
+            self_alerts,
             limits: cfg.api,
         };
         Ok(Gateway { state, stop_indexer, indexer })

@@ -24,5 +24,6 @@ pub mod indexer;
 pub mod render;
 pub mod scheduler;
 pub mod search;
+pub mod self_alerts;
 pub mod serve;
 pub mod store;

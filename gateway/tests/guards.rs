@@ -273,3 +273,28 @@ async fn a_spent_embedding_budget_degrades_search_refuses_ingest_and_defers_aler
     assert!(m.contains(r#"firebreak_embed_budget_refused_total{scope="anonymous",unit="texts"}"#), "{m}");
     assert!(m.contains(r#"firebreak_ingest_refused_total{reason="budget"} 1"#), "{m}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_about_firebreak_itself_are_stored_but_not_embedded_while_they_fire() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, gw) = common::serve_gateway(config(dir.path())).await;
+    let (_, raw) = common::webhook("firing", &[("own", "KubePodCrashLooping", "firebreak restarting")]);
+    let mut ours: Value = serde_json::from_str(&raw).unwrap();
+    ours["alerts"][0]["labels"]["namespace"] = json!("firebreak");
+    let r = call(reqwest::Method::POST, format!("{url}/v1/alerts"), None, Some(ours.to_string())).await;
+    assert_eq!((r.status, r.body["held"].as_u64()), (200, Some(1)), "{}", r.body);
+    let b = gw.state.store.backlog(i64::MAX / 2).await.unwrap();
+    assert_eq!(b.pending + b.leased + b.done, 0, "no embedding work for our own trouble: {b:?}");
+    let list = call(reqwest::Method::GET, format!("{url}/v1/incidents"), None, None).await;
+    assert_eq!(list.body["incidents"].as_array().map(Vec::len), Some(1), "{}", list.body);
+    assert!(metrics(&url).await.contains("firebreak_self_alerts_total 1"));
+
+    // Resolved: embedded now that it is over.
+    ours["status"] = json!("resolved");
+    ours["alerts"][0]["status"] = json!("resolved");
+    ours["alerts"][0]["endsAt"] = json!("2026-11-20T11:00:00Z");
+    let r = call(reqwest::Method::POST, format!("{url}/v1/alerts"), None, Some(ours.to_string())).await;
+    assert_eq!((r.status, r.body["held"].as_u64()), (200, Some(0)), "{}", r.body);
+    let b = gw.state.store.backlog(i64::MAX / 2).await.unwrap();
+    assert_eq!(b.pending + b.leased, 1, "{b:?}");
+}

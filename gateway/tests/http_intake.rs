@@ -51,7 +51,7 @@ async fn intake_stores_dedups_and_explains_errors(store: SqlxStore) {
     let (_, raw) = common::webhook("firing", &[("fp1", "KubePodCrashLooping", "restarting"), ("fp2", "NodeLoad", "load 153")]);
     let (s, v) = post(&url, "/v1/alerts", raw.clone()).await;
     assert_eq!(s, 200, "{v}");
-    assert_eq!(v, json!({"alerts": 2, "new": 2, "repeated": 0, "resolved": 0}));
+    assert_eq!(v, json!({"alerts": 2, "new": 2, "repeated": 0, "resolved": 0, "held": 0}));
     for _ in 0..9 {
         let (s, v) = post(&url, "/v1/alerts", raw.clone()).await;
         assert_eq!((s, v["new"].as_u64(), v["repeated"].as_u64()), (200, Some(0), Some(2)));

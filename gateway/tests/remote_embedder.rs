@@ -49,7 +49,7 @@ async fn indexes_and_searches_through_firebreak_embedder_serve() {
     assert!(st.scheduler.backend().describe().starts_with("remote http://127.0.0.1:"));
 
     let (hook, raw) = common::webhook("firing", &[("fp9", "CertificateExpiringSoon", "TLS certificate for mail.example.org expires in 2 days")]);
-    st.store.record_webhook("alertmanager", &hook, &raw, now_millis()).await.unwrap();
+    st.store.record_webhook("alertmanager", &hook, &raw, &[], now_millis()).await.unwrap();
     let doc = NewDocument {
         external_id: "runbook/backups".into(),
         title: Some("Backups".into()),

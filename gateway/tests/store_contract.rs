@@ -6,16 +6,16 @@ mod common;
 
 use std::time::Duration;
 
-use firebreak_gateway::store::{JobKind, NewDocument, SqlStore, SqlxStore, StoreError};
+use firebreak_gateway::store::{Hold, IncidentQuery, JobKind, NewDocument, SqlStore, SqlxStore, StoreError};
 
 const T0: i64 = 1_795_420_800_000;
 
 async fn resends_update_one_occurrence_and_queue_one_job(s: SqlxStore) {
     let (hook, raw) = common::webhook("firing", &[("fp1", "KubePodCrashLooping", "pod restarting")]);
-    let first = s.record_webhook("alertmanager", &hook, &raw, T0).await.unwrap();
+    let first = s.record_webhook("alertmanager", &hook, &raw, &[], T0).await.unwrap();
     assert_eq!((first.alerts, first.new, first.repeated), (1, 1, 0));
     for i in 1..10 {
-        let again = s.record_webhook("alertmanager", &hook, &raw, T0 + i * 60_000).await.unwrap();
+        let again = s.record_webhook("alertmanager", &hook, &raw, &[], T0 + i * 60_000).await.unwrap();
         assert_eq!((again.new, again.repeated), (0, 1));
     }
     let jobs = s.claim_jobs("w", 100, Duration::from_secs(60), T0 + 600_000).await.unwrap();
@@ -28,7 +28,7 @@ async fn resends_update_one_occurrence_and_queue_one_job(s: SqlxStore) {
     assert_eq!(inc.head.namespace.as_deref(), Some("cardboard"));
 
     let (resolved, raw) = common::webhook("resolved", &[("fp1", "KubePodCrashLooping", "pod restarting")]);
-    let r = s.record_webhook("alertmanager", &resolved, &raw, T0 + 3_600_000).await.unwrap();
+    let r = s.record_webhook("alertmanager", &resolved, &raw, &[], T0 + 3_600_000).await.unwrap();
     assert_eq!((r.new, r.repeated, r.resolved), (0, 1, 1));
     let inc = s.incident(inc.head.id).await.unwrap().unwrap();
     assert_eq!(inc.head.status, "resolved");
@@ -41,7 +41,7 @@ async fn resends_update_one_occurrence_and_queue_one_job(s: SqlxStore) {
 async fn a_bad_alert_rejects_the_whole_webhook_and_stores_nothing(s: SqlxStore) {
     let (mut hook, raw) = common::webhook("firing", &[("fp1", "A", "x"), ("fp2", "B", "y")]);
     hook.alerts[1].fingerprint.clear();
-    let err = s.record_webhook("alertmanager", &hook, &raw, T0).await.unwrap_err();
+    let err = s.record_webhook("alertmanager", &hook, &raw, &[], T0).await.unwrap_err();
     assert!(matches!(err, StoreError::Invalid(ref m) if m.contains("alert 1")), "{err}");
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM incidents").fetch_one(s.pool()).await.unwrap();
     assert_eq!(n, 0);
@@ -78,7 +78,7 @@ async fn ingest_is_idempotent_by_content(s: SqlxStore) {
 async fn leases_hand_each_job_to_one_worker_and_expire(s: SqlxStore) {
     s.ingest("ingester", "src", "run", &[doc("bulk", "bulk text")], T0).await.unwrap();
     let (hook, raw) = common::webhook("firing", &[("fp9", "NodeLoadHigh", "load 153")]);
-    s.record_webhook("alertmanager", &hook, &raw, T0 + 1).await.unwrap();
+    s.record_webhook("alertmanager", &hook, &raw, &[], T0 + 1).await.unwrap();
     let lease = Duration::from_secs(30);
 
     let a = s.claim_jobs("a", 1, lease, T0 + 10).await.unwrap();
@@ -150,7 +150,7 @@ async fn concurrent_claimers_never_share_a_job(s: SqlxStore) {
 
 async fn notes_are_stored_and_requeue_the_incident(s: SqlxStore) {
     let (hook, raw) = common::webhook("firing", &[("fp2", "PostgresDown", "connection refused")]);
-    s.record_webhook("alertmanager", &hook, &raw, T0).await.unwrap();
+    s.record_webhook("alertmanager", &hook, &raw, &[], T0).await.unwrap();
     let job = s.claim_jobs("w", 10, Duration::from_secs(60), T0).await.unwrap().remove(0);
     assert!(s.complete_job(job.id, "w", T0).await.unwrap());
     let note = s.add_note("sre", job.target_id, Some("sre"), "rotated the password; SQLSTATE 28P01 gone", T0 + 5).await.unwrap();
@@ -161,6 +161,29 @@ async fn notes_are_stored_and_requeue_the_incident(s: SqlxStore) {
     assert_eq!(again[0].target_id, job.target_id);
     assert!(matches!(s.add_note("sre", 999_999, None, "x", T0).await, Err(StoreError::NotFound(_))));
     assert!(matches!(s.add_note("sre", job.target_id, None, "  ", T0).await, Err(StoreError::Invalid(_))));
+}
+
+async fn held_alerts_are_stored_without_a_job_until_resolved(s: SqlxStore) {
+    let (hook, raw) = common::webhook("firing", &[("own", "FirebreakDown", "gateway crash looping"), ("other", "DiskFull", "98%")]);
+    let holds = [Some(Hold::SelfAlert), None];
+    let out = s.record_webhook("alertmanager", &hook, &raw, &holds, T0).await.unwrap();
+    assert_eq!((out.new, out.held), (2, 1));
+    let again = s.record_webhook("alertmanager", &hook, &raw, &holds, T0 + 1).await.unwrap();
+    assert_eq!((again.repeated, again.held), (2, 1), "a resend stays held and writes no job");
+    let jobs = s.claim_jobs("w", 10, Duration::from_secs(60), T0 + 2).await.unwrap();
+    assert_eq!(jobs.len(), 1, "only the other alert is embedded while ours fires");
+    let listed = s.list_incidents(&IncidentQuery { limit: 10, ..Default::default() }).await.unwrap();
+    assert_eq!(listed.len(), 2, "a held alert is stored and listed");
+
+    // Resolved: the trouble is over, its embedding job is written (once).
+    let (hook, raw) = common::webhook("resolved", &[("own", "FirebreakDown", "gateway crash looping")]);
+    let out = s.record_webhook("alertmanager", &hook, &raw, &[], T0 + 3).await.unwrap();
+    assert_eq!((out.resolved, out.held), (1, 0));
+    let jobs = s.claim_jobs("w", 10, Duration::from_secs(60), T0 + 4).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(s.incident(jobs[0].target_id).await.unwrap().unwrap().head.fingerprint, "own");
+    s.record_webhook("alertmanager", &hook, &raw, &[], T0 + 5).await.unwrap();
+    assert!(s.claim_jobs("w", 10, Duration::from_secs(60), T0 + 6).await.unwrap().is_empty(), "queued once");
 }
 
 async fn vector_cache_round_trips(s: SqlxStore) {
@@ -204,13 +227,14 @@ on_both_backends!(
     concurrent_claimers_never_share_a_job,
     notes_are_stored_and_requeue_the_incident,
     vector_cache_round_trips,
+    held_alerts_are_stored_without_a_job_until_resolved,
 );
 
 #[tokio::test]
 async fn sqlite_store_survives_reopen() {
     let (store, dir, url) = common::sqlite().await;
     let (hook, raw) = common::webhook("firing", &[("fp1", "A", "x")]);
-    store.record_webhook("alertmanager", &hook, &raw, T0).await.unwrap();
+    store.record_webhook("alertmanager", &hook, &raw, &[], T0).await.unwrap();
     store.pool().close().await;
     drop(store);
     let store = SqlxStore::open(&firebreak_gateway::store::sql::StoreConfig::new(&url)).await.unwrap();
@@ -228,9 +252,9 @@ async fn a_locked_sqlite_database_is_unavailable_not_broken() {
     let mut blocker = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
     sqlx::query("BEGIN IMMEDIATE").execute(&mut blocker).await.unwrap();
     let (hook, raw) = common::webhook("firing", &[("fp1", "A", "x")]);
-    let err = store.record_webhook("alertmanager", &hook, &raw, T0).await.unwrap_err();
+    let err = store.record_webhook("alertmanager", &hook, &raw, &[], T0).await.unwrap_err();
     assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
     sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
     // Once the lock is gone the same webhook is stored.
-    assert_eq!(store.record_webhook("alertmanager", &hook, &raw, T0).await.unwrap().new, 1);
+    assert_eq!(store.record_webhook("alertmanager", &hook, &raw, &[], T0).await.unwrap().new, 1);
 }

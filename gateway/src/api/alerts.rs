@@ -34,7 +34,7 @@ pub async fn receive(
     };
     state.limits.input.check_webhook(&hook).map_err(refuse)?;
     let raw = String::from_utf8_lossy(&raw);
-    let outcome = match state.store.record_webhook(&source, &hook, &raw, now_millis()).await {
+    let outcome = match state.store.record_webhook(&source, &hook, &raw, &state.self_alerts.holds(&hook), now_millis()).await {
         Ok(o) => o,
         Err(e) => {
             let e = store_error(e);
@@ -44,7 +44,7 @@ pub async fn receive(
     state.wake.notify_one();
     tracing::info!(
         receiver = %hook.receiver, alerts = outcome.alerts, new = outcome.new,
-        repeated = outcome.repeated, resolved = outcome.resolved, "alerts stored"
+        repeated = outcome.repeated, resolved = outcome.resolved, held = outcome.held, "alerts stored"
     );
     Ok(Json(outcome))
 }

@@ -37,6 +37,7 @@ pub use rate::{Rate, RateLimits, RouteClass, Rates};
 use crate::index::VectorIndex;
 use crate::scheduler::Scheduler;
 use crate::search::Searcher;
+use crate::self_alerts::SelfAlerts;
 use crate::store::SqlStore;
 
 /// Request limits of the API (each has a flag and `FIREBREAK_*` variable in the binary).
@@ -97,6 +98,7 @@ pub struct ApiState {
     pub body: BodyLimits,
     pub admission: Admission,
     pub metrics: ApiMetrics,
+    pub self_alerts: Arc<SelfAlerts>,
     pub limits: ApiLimits,
 }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{
-    Backlog, Document, Incident, IncidentQuery, IncidentSummary, IngestOutcome, IngestRun, Job, NewDocument, Note, SqlStore,
+    Backlog, Document, Hold, Incident, IncidentQuery, IncidentSummary, IngestOutcome, IngestRun, Job, NewDocument, Note, SqlStore,
     StoreError, StoreResult, WebhookOutcome,
 };
 use crate::alertmanager::Webhook;
@@ -47,8 +47,8 @@ impl SqlStore for Guarded {
         self.breaker.call(self.inner.ping(), is_fault).await.map_err(open)?
     }
 
-    async fn record_webhook(&self, by: &str, hook: &Webhook, raw: &str, now: Millis) -> StoreResult<WebhookOutcome> {
-        self.breaker.call(self.inner.record_webhook(by, hook, raw, now), is_fault).await.map_err(open)?
+    async fn record_webhook(&self, by: &str, hook: &Webhook, raw: &str, holds: &[Option<Hold>], now: Millis) -> StoreResult<WebhookOutcome> {
+        self.breaker.call(self.inner.record_webhook(by, hook, raw, holds, now), is_fault).await.map_err(open)?
     }
 
     async fn ingest(&self, by: &str, source: &str, run_id: &str, docs: &[NewDocument], now: Millis) -> StoreResult<IngestOutcome> {

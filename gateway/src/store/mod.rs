@@ -77,6 +77,23 @@ pub struct WebhookOutcome {
     pub repeated: u64,
     /// Occurrences closed by this notification.
     pub resolved: u64,
+    /// Occurrences stored but not embedded for now (alerts about the gateway itself).
+    pub held: u64,
+}
+
+/// Why an occurrence is stored but not embedded yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// An alert about Firebreak itself: embedding it would feed the gateway's own trouble.
+    SelfAlert,
+}
+
+impl Hold {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hold::SelfAlert => "self",
+        }
+    }
 }
 
 /// A document as the ingest client sends it.
@@ -260,7 +277,9 @@ pub trait SqlStore: Send + Sync {
     /// Stores a webhook (raw event, occurrences, jobs for new occurrences) atomically.
     /// `by` is the authenticated source; its embedding budget pays for the jobs (likewise
     /// for `ingest` and `add_note`).
-    async fn record_webhook(&self, by: &str, hook: &Webhook, raw: &str, now: Millis) -> StoreResult<WebhookOutcome>;
+    /// `holds[i]`, when set, stores alert `i` without its embedding job while it fires
+    /// (its resolved notification queues the job).
+    async fn record_webhook(&self, by: &str, hook: &Webhook, raw: &str, holds: &[Option<Hold>], now: Millis) -> StoreResult<WebhookOutcome>;
 
     /// Stores new and changed documents of one ingest call (with their jobs) atomically.
     async fn ingest(&self, by: &str, source: &str, run_id: &str, docs: &[NewDocument], now: Millis) -> StoreResult<IngestOutcome>;

@@ -11,7 +11,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 use super::{
-    Backlog, Dialect, Document, Incident, IncidentQuery, IncidentSummary, IngestOutcome, IngestRun, OccurrenceHead, Job, JobKind, NewDocument, Note, SqlStore, StoreError,
+    Backlog, Dialect, Document, Incident, IncidentQuery, IncidentSummary, Hold, IngestOutcome, IngestRun, OccurrenceHead, Job, JobKind, NewDocument, Note, SqlStore, StoreError,
     StoreResult, WebhookOutcome, PRIORITY_ALERT, PRIORITY_BULK,
 };
 use crate::alertmanager::Webhook;
@@ -177,7 +177,7 @@ impl SqlStore for SqlxStore {
         Ok(())
     }
 
-    async fn record_webhook(&self, by: &str, hook: &Webhook, raw: &str, now: Millis) -> StoreResult<WebhookOutcome> {
+    async fn record_webhook(&self, by: &str, hook: &Webhook, raw: &str, holds: &[Option<Hold>], now: Millis) -> StoreResult<WebhookOutcome> {
         let occurrences = hook
             .alerts
             .iter()
@@ -199,21 +199,24 @@ impl SqlStore for SqlxStore {
         .bind(raw)
         .execute(&mut *tx)
         .await?;
-        for o in &occurrences {
+        for (i, o) in occurrences.iter().enumerate() {
             let a = o.alert;
             let resolved_at = if o.resolved { Some(o.ends_at.unwrap_or(now)) } else { None };
             // A resend updates the occurrence; only its first sighting inserts (and gets a job).
+            // A resolved notification releases any hold: the trouble is over, the
+            // occurrence may be embedded now.
             let row = sqlx::query(
                 "INSERT INTO incidents (fingerprint, starts_at, alertname, namespace, severity, status, labels, \
-                 annotations, generator_url, first_seen, last_seen, times_notified, resolved_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, 1, $11) \
+                 annotations, generator_url, first_seen, last_seen, times_notified, resolved_at, held, job_queued) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, 1, $11, $12, 0) \
                  ON CONFLICT (fingerprint, starts_at) DO UPDATE SET \
                    last_seen = excluded.last_seen, \
                    times_notified = incidents.times_notified + 1, \
                    status = excluded.status, \
                    annotations = excluded.annotations, \
-                   resolved_at = COALESCE(excluded.resolved_at, incidents.resolved_at) \
-                 RETURNING id, times_notified",
+                   resolved_at = COALESCE(excluded.resolved_at, incidents.resolved_at), \
+                   held = CASE WHEN excluded.resolved_at IS NOT NULL THEN NULL ELSE incidents.held END \
+                 RETURNING id, times_notified, held, job_queued",
             )
             .bind(&a.fingerprint)
             .bind(o.starts_at)
@@ -226,11 +229,21 @@ impl SqlStore for SqlxStore {
             .bind((!a.generator_url.is_empty()).then(|| a.generator_url.clone()))
             .bind(now)
             .bind(resolved_at)
+            .bind(if o.resolved { None } else { holds.get(i).copied().flatten().map(Hold::as_str) })
             .fetch_one(&mut *tx)
             .await?;
-            let (id, times): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+            let id: i64 = row.try_get(0)?;
+            let times: i64 = row.try_get(1)?;
+            let held: Option<String> = row.try_get(2)?;
+            let queued: i64 = row.try_get(3)?;
             if times == 1 {
                 out.new += 1;
+            } else {
+                out.repeated += 1;
+            }
+            if held.is_some() {
+                out.held += 1;
+            } else if queued == 0 {
                 sqlx::query(INSERT_JOB)
                     .bind(JobKind::Incident.as_str())
                     .bind(id)
@@ -239,8 +252,7 @@ impl SqlStore for SqlxStore {
                     .bind(by)
                     .execute(&mut *tx)
                     .await?;
-            } else {
-                out.repeated += 1;
+                sqlx::query("UPDATE incidents SET job_queued = 1 WHERE id = $1").bind(id).execute(&mut *tx).await?;
             }
             if o.resolved {
                 out.resolved += 1;

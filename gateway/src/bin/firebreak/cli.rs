@@ -240,6 +240,10 @@ pub struct ServeArgs {
     /// A vector-index call slower than this many milliseconds counts as a fault.
     #[arg(long, env = "FIREBREAK_INDEX_SLOW_CALL_MS", default_value_t = 5000)]
     pub index_slow_call_ms: u64,
+    /// Alerts about Firebreak itself, as `label=value[,…]` (any one matches): stored, not
+    /// embedded while they fire, so the gateway's trouble never makes it more work.
+    #[arg(long, env = "FIREBREAK_SELF_ALERT_MATCHERS", default_value = firebreak_gateway::self_alerts::DEFAULT_MATCHERS)]
+    pub self_alert_matchers: String,
     /// Oldest an ingest run (run_id) may get, in seconds; later calls of it get 409.
     #[arg(long, env = "FIREBREAK_INGEST_RUN_MAX_AGE_SECS", default_value_t = 3600)]
     pub ingest_run_max_age_secs: u64,
@@ -346,6 +350,7 @@ impl ServeArgs {
                 ingest_run_max_age: Duration::from_secs(self.ingest_run_max_age_secs.max(1)),
             },
             max_bulk_backlog: self.max_bulk_backlog,
+            self_alert_matchers: firebreak_gateway::self_alerts::parse_matchers(&self.self_alert_matchers).map_err(|e| anyhow!(e))?,
             breakers: BreakerSettings {
                 failures: self.breaker_failures.max(1),
                 open_min: Duration::from_millis(self.breaker_open_ms.max(10)),
