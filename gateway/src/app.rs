@@ -33,6 +33,7 @@ use crate::index::{Keywords, VectorIndex};
 use crate::indexer::{Indexer, IndexerConfig, IndexerMetrics};
 use crate::scheduler::{Scheduler, SchedulerConfig, SchedulerMetrics};
 use crate::search::Searcher;
+use crate::storm::Storm;
 use crate::self_alerts::{parse_matchers, SelfAlerts, DEFAULT_MATCHERS};
 use crate::store::sql::{redact, StoreConfig};
 use crate::store::{Dialect, SqlStore, SqlxStore};
@@ -78,6 +79,10 @@ pub struct GatewayConfig {
     pub breakers: BreakerSettings,
     /// `label=value` pairs marking alerts about Firebreak itself (stored, not embedded while firing).
     pub self_alert_matchers: Vec<(String, String)>,
+    /// Alerts per minute above which storm mode coalesces identical alert texts.
+    pub storm_alerts_per_minute: u64,
+    /// What "per minute" means for storm mode: a minute, shorter in tests.
+    pub storm_window: Duration,
     /// Bearer tokens; empty means an open server (loopback only, see [`crate::auth::check_bind`]).
     pub tokens: Arc<Tokens>,
 }
@@ -162,6 +167,8 @@ impl GatewayConfig {
             budget: BudgetLimits::default(),
             breakers: BreakerSettings::default(),
             self_alert_matchers: parse_matchers(DEFAULT_MATCHERS).expect("the defaults parse"),
+            storm_alerts_per_minute: 300,
+            storm_window: Duration::from_secs(60),
             tokens: Arc::new(Tokens::default()),
         }
     }
@@ -172,6 +179,8 @@ pub struct Gateway {
     pub state: ApiState,
     stop_indexer: Arc<Notify>,
     indexer: JoinHandle<()>,
+    /// Holds nothing that needs a graceful end: aborted at shutdown.
+    storm_watch: JoinHandle<()>,
 }
 
 /// Opens the SQL store (migrating it) from the configuration.
@@ -289,6 +298,8 @@ impl Gateway {
         let body = BodyLimits::new(cfg.api.max_body_bytes, cfg.api.body_read_timeout, cfg.api.input, &mut registry);
         let metrics = ApiMetrics::new(&mut registry);
         let self_alerts = Arc::new(SelfAlerts::new(cfg.self_alert_matchers.clone(), &mut registry));
+        let storm = Storm::new(cfg.storm_alerts_per_minute, cfg.storm_window, &mut registry);
+        let storm_watch = tokio::spawn(storm.clone().watch(store.clone(), storm.tick(), std::future::pending()));
         let wake = Arc::new(Notify::new());
         let stop_indexer = Arc::new(Notify::new());
         let stop = stop_indexer.clone();
@@ -307,9 +318,10 @@ impl Gateway {
             admission,
             metrics,
             self_alerts,
+            storm,
             limits: cfg.api,
         };
-        Ok(Gateway { state, stop_indexer, indexer })
+        Ok(Gateway { state, stop_indexer, indexer, storm_watch })
     }
 
     /// The HTTP API.
@@ -320,6 +332,7 @@ impl Gateway {
     /// Lets jobs in progress finish (up to `grace`); whatever is left returns to the
     /// outbox when its lease runs out.
     pub async fn shutdown(self, grace: Duration) {
+        self.storm_watch.abort();
         self.stop_indexer.notify_one();
         if tokio::time::timeout(grace, self.indexer).await.is_err() {
             tracing::warn!(?grace, "jobs still in progress at shutdown; their leases will return them to the outbox");

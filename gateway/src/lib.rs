@@ -27,3 +27,4 @@ pub mod search;
 pub mod self_alerts;
 pub mod serve;
 pub mod store;
+pub mod storm;

@@ -61,6 +61,13 @@ pub fn alert_query(a: &Alert) -> String {
     alert_text(name, a.labels.get("severity").map(String::as_str), a.labels.get("namespace").map(String::as_str), &a.labels, &a.annotations)
 }
 
+/// An alert as a person reads it: name, severity, namespace and annotations, without the
+/// labels that differ from pod to pod. Storm mode coalesces alerts whose gist is identical.
+pub fn alert_gist(a: &Alert) -> String {
+    let name = a.labels.get("alertname").map(String::as_str).unwrap_or("alert");
+    alert_text(name, a.labels.get("severity").map(String::as_str), a.labels.get("namespace").map(String::as_str), &KeyValues::new(), &a.annotations)
+}
+
 /// A document: its title, then its text.
 pub fn document(d: &Document) -> String {
     match d.title.as_deref().map(str::trim).filter(|t| !t.is_empty()) {

@@ -298,3 +298,34 @@ async fn alerts_about_firebreak_itself_are_stored_but_not_embedded_while_they_fi
     let b = gw.state.store.backlog(i64::MAX / 2).await.unwrap();
     assert_eq!(b.pending + b.leased, 1, "{b:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_storm_embeds_each_text_once_and_releases_the_rest_when_it_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.storm_alerts_per_minute = 3;
+    cfg.storm_window = Duration::from_millis(1200); // "a minute", shortened
+    let (url, gw) = common::serve_gateway(cfg).await;
+    let pending = || async { gw.state.store.backlog(i64::MAX / 2).await.map(|b| b.pending + b.leased).unwrap() };
+
+    // Six pods crash-looping at once: one gist, six occurrences, and a rate above 3.
+    let pods: Vec<(String, &str, &str)> = (0..6).map(|i| (format!("fp{i}"), "KubePodCrashLooping", "pod restarting")).collect();
+    let pods: Vec<(&str, &str, &str)> = pods.iter().map(|(f, n, s)| (f.as_str(), *n, *s)).collect();
+    let (_, raw) = common::webhook("firing", &pods);
+    let r = call(reqwest::Method::POST, format!("{url}/v1/alerts"), None, Some(raw)).await;
+    assert_eq!((r.status, r.body["new"].as_u64(), r.body["held"].as_u64()), (200, Some(6), Some(5)), "{}", r.body);
+    assert_eq!(pending().await, 1, "the text is embedded once");
+    let status = call(reqwest::Method::GET, format!("{url}/v1/status"), None, None).await;
+    assert_eq!(status.body["storm"]["on"], true, "{}", status.body);
+    let m = metrics(&url).await;
+    assert!(m.contains("firebreak_storm_mode 1") && m.contains("firebreak_storm_coalesced_total 5"), "{m}");
+
+    // Quiet for a window: the storm ends and the held occurrences are queued.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pending().await < 6 {
+        assert!(Instant::now() < deadline, "held occurrences never released: {}", metrics(&url).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let m = metrics(&url).await;
+    assert!(m.contains("firebreak_storm_mode 0") && m.contains("firebreak_storm_released_total 5"), "{m}");
+}

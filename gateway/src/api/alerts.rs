@@ -33,8 +33,10 @@ pub async fn receive(
         e
     };
     state.limits.input.check_webhook(&hook).map_err(refuse)?;
+    let mut holds = state.self_alerts.holds(&hook);
+    state.storm.holds(&hook, &mut holds);
     let raw = String::from_utf8_lossy(&raw);
-    let outcome = match state.store.record_webhook(&source, &hook, &raw, &state.self_alerts.holds(&hook), now_millis()).await {
+    let outcome = match state.store.record_webhook(&source, &hook, &raw, &holds, now_millis()).await {
         Ok(o) => o,
         Err(e) => {
             let e = store_error(e);

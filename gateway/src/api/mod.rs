@@ -38,6 +38,7 @@ use crate::index::VectorIndex;
 use crate::scheduler::Scheduler;
 use crate::search::Searcher;
 use crate::self_alerts::SelfAlerts;
+use crate::storm::Storm;
 use crate::store::SqlStore;
 
 /// Request limits of the API (each has a flag and `FIREBREAK_*` variable in the binary).
@@ -99,6 +100,7 @@ pub struct ApiState {
     pub admission: Admission,
     pub metrics: ApiMetrics,
     pub self_alerts: Arc<SelfAlerts>,
+    pub storm: Storm,
     pub limits: ApiLimits,
 }
 

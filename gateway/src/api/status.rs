@@ -45,6 +45,7 @@ pub async fn status(State(state): State<ApiState>) -> Json<Value> {
         "version": env!("CARGO_PKG_VERSION"),
         "scheduler": queues,
         "outbox": backlog,
+        "storm": state.storm.status(),
         "dependencies": {
             "store": store,
             "index": index,

@@ -55,6 +55,10 @@ impl SqlStore for Guarded {
         self.breaker.call(self.inner.ingest(by, source, run_id, docs, now), is_fault).await.map_err(open)?
     }
 
+    async fn release_held(&self, hold: Hold, now: Millis) -> StoreResult<u64> {
+        self.breaker.call(self.inner.release_held(hold, now), is_fault).await.map_err(open)?
+    }
+
     async fn ingest_run(&self, run_id: &str) -> StoreResult<Option<IngestRun>> {
         self.breaker.call(self.inner.ingest_run(run_id), is_fault).await.map_err(open)?
     }

@@ -86,12 +86,15 @@ pub struct WebhookOutcome {
 pub enum Hold {
     /// An alert about Firebreak itself: embedding it would feed the gateway's own trouble.
     SelfAlert,
+    /// An occurrence during an alert storm whose text was already embedded.
+    Storm,
 }
 
 impl Hold {
     pub fn as_str(self) -> &'static str {
         match self {
             Hold::SelfAlert => "self",
+            Hold::Storm => "storm",
         }
     }
 }
@@ -283,6 +286,10 @@ pub trait SqlStore: Send + Sync {
 
     /// Stores new and changed documents of one ingest call (with their jobs) atomically.
     async fn ingest(&self, by: &str, source: &str, run_id: &str, docs: &[NewDocument], now: Millis) -> StoreResult<IngestOutcome>;
+
+    /// Queues the embedding of every occurrence still held for `hold` (the storm is over);
+    /// returns how many. Their jobs are charged to the source `release`.
+    async fn release_held(&self, hold: Hold, now: Millis) -> StoreResult<u64>;
 
     /// An ingest run as recorded so far (`None`: never seen).
     async fn ingest_run(&self, run_id: &str) -> StoreResult<Option<IngestRun>>;

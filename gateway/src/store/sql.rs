@@ -262,6 +262,29 @@ impl SqlStore for SqlxStore {
         Ok(out)
     }
 
+    async fn release_held(&self, hold: Hold, now: Millis) -> StoreResult<u64> {
+        let mut tx = self.pool.begin().await?;
+        // Mark first, then queue exactly the rows marked: an occurrence held meanwhile by a
+        // concurrent webhook is left for the next release, never marked without a job.
+        let rows = sqlx::query("UPDATE incidents SET held = NULL, job_queued = 1 WHERE held = $1 AND job_queued = 0 RETURNING id")
+            .bind(hold.as_str())
+            .fetch_all(&mut *tx)
+            .await?;
+        for r in &rows {
+            let id: i64 = r.try_get(0)?;
+            sqlx::query(INSERT_JOB)
+                .bind(JobKind::Incident.as_str())
+                .bind(id)
+                .bind(PRIORITY_ALERT)
+                .bind(now)
+                .bind("release")
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(rows.len() as u64)
+    }
+
     async fn ingest_run(&self, run_id: &str) -> StoreResult<Option<IngestRun>> {
         let row = sqlx::query("SELECT source, started_at, last_seen FROM ingest_runs WHERE run_id = $1")
             .bind(run_id)

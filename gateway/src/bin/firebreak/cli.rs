@@ -244,6 +244,10 @@ pub struct ServeArgs {
     /// embedded while they fire, so the gateway's trouble never makes it more work.
     #[arg(long, env = "FIREBREAK_SELF_ALERT_MATCHERS", default_value = firebreak_gateway::self_alerts::DEFAULT_MATCHERS)]
     pub self_alert_matchers: String,
+    /// Alerts per minute (resends included) above which storm mode holds occurrences whose
+    /// text was already embedded, until the rate falls below half of it.
+    #[arg(long, env = "FIREBREAK_STORM_ALERTS_PER_MINUTE", default_value_t = 300)]
+    pub storm_alerts_per_minute: u64,
     /// Oldest an ingest run (run_id) may get, in seconds; later calls of it get 409.
     #[arg(long, env = "FIREBREAK_INGEST_RUN_MAX_AGE_SECS", default_value_t = 3600)]
     pub ingest_run_max_age_secs: u64,
@@ -350,6 +354,8 @@ impl ServeArgs {
                 ingest_run_max_age: Duration::from_secs(self.ingest_run_max_age_secs.max(1)),
             },
             max_bulk_backlog: self.max_bulk_backlog,
+            storm_alerts_per_minute: self.storm_alerts_per_minute.max(1),
+            storm_window: Duration::from_secs(60),
             self_alert_matchers: firebreak_gateway::self_alerts::parse_matchers(&self.self_alert_matchers).map_err(|e| anyhow!(e))?,
             breakers: BreakerSettings {
                 failures: self.breaker_failures.max(1),
