@@ -1,6 +1,7 @@
 //! Admission of bulk work: ingest is refused (429 + `Retry-After`) while the bulk backlog
-//! in the outbox is at `--max-bulk-backlog`, or while the embedding budget
-//! ([`crate::budget`]) that would pay for it is spent, so a CronJob that sends faster than the
+//! in the outbox is at `--max-bulk-backlog`, while the node is under pressure
+//! ([`crate::pressure`]), or while the embedding budget ([`crate::budget`]) that would pay
+//! for it is spent, so a CronJob that sends faster than the
 //! embedder drains is slowed down at the door instead of growing a backlog without end.
 //! Alerts are never refused here: they are stored and embedded when their turn comes.
 //!
@@ -23,6 +24,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::budget::{EmbedBudget, OverBudget};
+use crate::embedding::Class;
+use crate::pressure::Pressure;
 use crate::store::Backlog;
 
 /// How far back the drain rate looks.
@@ -43,6 +46,8 @@ pub enum Refusal {
     Backlog,
     /// The embedding budget (global or the caller's) is spent.
     Budget(OverBudget),
+    /// The node is under CPU or memory pressure: bulk embedding is paused.
+    Pressure(String),
 }
 
 impl Refusal {
@@ -50,6 +55,7 @@ impl Refusal {
         match self {
             Refusal::Backlog => "backlog",
             Refusal::Budget(_) => "budget",
+            Refusal::Pressure(_) => "pressure",
         }
     }
 }
@@ -63,6 +69,7 @@ pub struct Admission {
 struct Inner {
     max_bulk_backlog: i64,
     budget: Arc<EmbedBudget>,
+    pressure: Pressure,
     pending_bulk: AtomicI64,
     /// Bulk jobs drained per second × 1000 (integer, for an atomic).
     drain_milli_per_s: AtomicU64,
@@ -73,10 +80,11 @@ struct Inner {
 }
 
 impl Admission {
-    pub fn new(max_bulk_backlog: usize, budget: Arc<EmbedBudget>, registry: &mut Registry) -> Self {
+    pub fn new(max_bulk_backlog: usize, budget: Arc<EmbedBudget>, pressure: Pressure, registry: &mut Registry) -> Self {
         let inner = Inner {
             max_bulk_backlog: max_bulk_backlog.max(1) as i64,
             budget,
+            pressure,
             pending_bulk: AtomicI64::new(0),
             drain_milli_per_s: AtomicU64::new(0),
             samples: Mutex::new(VecDeque::new()),
@@ -123,15 +131,15 @@ impl Admission {
     /// the documents is spent (storing them would only grow the backlog).
     pub fn admit_ingest(&self, source: &str) -> Result<(), (Refusal, Duration)> {
         let i = &self.inner;
-        let refusal = match self.backlog_wait() {
-            Some(wait) => (Refusal::Backlog, wait),
-            None => match i.budget.exhausted(source) {
-                Some(o) => {
-                    let wait = o.retry_after;
-                    (Refusal::Budget(o), wait)
-                }
-                None => return Ok(()),
-            },
+        let refusal = if let Some(reason) = i.pressure.holds_back(Class::Bulk) {
+            (Refusal::Pressure(reason), Duration::from_secs(30))
+        } else if let Some(wait) = self.backlog_wait() {
+            (Refusal::Backlog, wait)
+        } else if let Some(o) = i.budget.exhausted(source) {
+            let wait = o.retry_after;
+            (Refusal::Budget(o), wait)
+        } else {
+            return Ok(());
         };
         i.refused.get_or_create(&ReasonLabel { reason: refusal.0.as_str() }).inc();
         Err(refusal)
@@ -164,11 +172,13 @@ mod tests {
 
     use super::Admission;
     use crate::budget::{BudgetLimits, EmbedBudget};
+    use crate::pressure::Pressure;
     use crate::store::Backlog;
 
     fn admission(max: usize) -> Admission {
         let budget = Arc::new(EmbedBudget::new(BudgetLimits::unlimited(), &mut Default::default()));
-        Admission::new(max, budget, &mut Default::default())
+        let pressure = Pressure::new(Default::default(), &mut Default::default());
+        Admission::new(max, budget, pressure, &mut Default::default())
     }
 
     fn backlog(pending_bulk: i64, done_bulk: i64) -> Backlog {

@@ -32,6 +32,7 @@ use crate::index::server::ServerIndex;
 use crate::index::{Keywords, VectorIndex};
 use crate::indexer::{Indexer, IndexerConfig, IndexerMetrics};
 use crate::scheduler::{Scheduler, SchedulerConfig, SchedulerMetrics};
+use crate::pressure::{Pressure, PressureConfig};
 use crate::search::Searcher;
 use crate::storm::Storm;
 use crate::self_alerts::{parse_matchers, SelfAlerts, DEFAULT_MATCHERS};
@@ -83,6 +84,8 @@ pub struct GatewayConfig {
     pub storm_alerts_per_minute: u64,
     /// What "per minute" means for storm mode: a minute, shorter in tests.
     pub storm_window: Duration,
+    /// The pressure guard: PSI sources and thresholds.
+    pub pressure: PressureConfig,
     /// Bearer tokens; empty means an open server (loopback only, see [`crate::auth::check_bind`]).
     pub tokens: Arc<Tokens>,
 }
@@ -169,6 +172,7 @@ impl GatewayConfig {
             self_alert_matchers: parse_matchers(DEFAULT_MATCHERS).expect("the defaults parse"),
             storm_alerts_per_minute: 300,
             storm_window: Duration::from_secs(60),
+            pressure: PressureConfig::default(),
             tokens: Arc::new(Tokens::default()),
         }
     }
@@ -179,8 +183,9 @@ pub struct Gateway {
     pub state: ApiState,
     stop_indexer: Arc<Notify>,
     indexer: JoinHandle<()>,
-    /// Holds nothing that needs a graceful end: aborted at shutdown.
-    storm_watch: JoinHandle<()>,
+    /// The storm and pressure watchers: they hold nothing that needs a graceful end and
+    /// are aborted at shutdown.
+    watchers: [JoinHandle<()>; 2],
 }
 
 /// Opens the SQL store (migrating it) from the configuration.
@@ -253,9 +258,10 @@ impl Gateway {
         };
 
         let budget = Arc::new(EmbedBudget::new(cfg.budget, &mut registry));
+        let pressure = Pressure::new(cfg.pressure.clone(), &mut registry);
         let index: Arc<dyn VectorIndex> = Arc::new(GuardedIndex::new(index, breaker("index", Some(cfg.breakers.index_slow_call))));
         let scheduler =
-            Scheduler::spawn(cfg.scheduler, backend.clone(), budget.clone(), Arc::new(SchedulerMetrics::new(&mut registry)));
+            Scheduler::spawn(cfg.scheduler, backend.clone(), budget.clone(), pressure.clone(), Arc::new(SchedulerMetrics::new(&mut registry)));
         let keywords = Arc::new(Keywords::new()?);
 
         let mut chunks = ChunkPolicy::for_model(max_seq);
@@ -272,7 +278,7 @@ impl Gateway {
         icfg.lease = s.lease;
         icfg.poll_interval = s.poll_interval;
         icfg.max_attempts = s.max_attempts.max(1);
-        let admission = Admission::new(cfg.max_bulk_backlog, budget, &mut registry);
+        let admission = Admission::new(cfg.max_bulk_backlog, budget, pressure.clone(), &mut registry);
         let indexer = Arc::new(Indexer {
             admission: admission.clone(),
             cfg: icfg,
@@ -300,6 +306,12 @@ impl Gateway {
         let self_alerts = Arc::new(SelfAlerts::new(cfg.self_alert_matchers.clone(), &mut registry));
         let storm = Storm::new(cfg.storm_alerts_per_minute, cfg.storm_window, &mut registry);
         let storm_watch = tokio::spawn(storm.clone().watch(store.clone(), storm.tick(), std::future::pending()));
+        let sched = scheduler.clone();
+        let queues = move || {
+            let s = sched.clone();
+            async move { s.status().await }
+        };
+        let pressure_watch = tokio::spawn(pressure.watch(queues, std::future::pending()));
         let wake = Arc::new(Notify::new());
         let stop_indexer = Arc::new(Notify::new());
         let stop = stop_indexer.clone();
@@ -321,7 +333,7 @@ impl Gateway {
             storm,
             limits: cfg.api,
         };
-        Ok(Gateway { state, stop_indexer, indexer, storm_watch })
+        Ok(Gateway { state, stop_indexer, indexer, watchers: [storm_watch, pressure_watch] })
     }
 
     /// The HTTP API.
@@ -332,7 +344,7 @@ impl Gateway {
     /// Lets jobs in progress finish (up to `grace`); whatever is left returns to the
     /// outbox when its lease runs out.
     pub async fn shutdown(self, grace: Duration) {
-        self.storm_watch.abort();
+        self.watchers.iter().for_each(JoinHandle::abort);
         self.stop_indexer.notify_one();
         if tokio::time::timeout(grace, self.indexer).await.is_err() {
             tracing::warn!(?grace, "jobs still in progress at shutdown; their leases will return them to the outbox");

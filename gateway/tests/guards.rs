@@ -22,6 +22,7 @@ const BOB: &str = "bob-token-0123456789ab";
 
 fn config(dir: &std::path::Path) -> GatewayConfig {
     let mut cfg = GatewayConfig::embedded(dir, "unused");
+    cfg.pressure = firebreak_gateway::pressure::PressureConfig::off(); // the node's load is not this test's subject
     cfg.embedder = common::nowhere_embedder();
     cfg.indexer.poll_interval = Duration::from_millis(50);
     cfg
@@ -322,10 +323,64 @@ async fn an_alert_storm_embeds_each_text_once_and_releases_the_rest_when_it_ends
 
     // Quiet for a window: the storm ends and the held occurrences are queued.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while pending().await < 6 {
+    while !metrics(&url).await.contains("firebreak_storm_released_total 5") {
         assert!(Instant::now() < deadline, "held occurrences never released: {}", metrics(&url).await);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let m = metrics(&url).await;
-    assert!(m.contains("firebreak_storm_mode 0") && m.contains("firebreak_storm_released_total 5"), "{m}");
+    assert!(metrics(&url).await.contains("firebreak_storm_mode 0"));
+    assert_eq!(pending().await, 6, "every occurrence has its job now");
+}
+
+/// Writes a PSI file. Real node pressure cannot be made on demand on a shared 2-core
+/// machine without disturbing every other test, so this file stands in for
+/// /proc/pressure/cpu: the one fake in this file, named as such.
+fn psi(path: &std::path::Path, some_avg10: f64) {
+    let text = format!("some avg10={some_avg10:.2} avg60=0.00 avg300=0.00 total=1\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n");
+    std::fs::write(path, text).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_pressure_pauses_bulk_then_alerts_but_never_queries() {
+    let dir = tempfile::tempdir().unwrap();
+    let cpu = dir.path().join("cpu.pressure");
+    psi(&cpu, 55.0);
+    let mut cfg = config(dir.path());
+    cfg.pressure = firebreak_gateway::pressure::PressureConfig {
+        sources: vec![cpu.clone(), dir.path().join("absent")],
+        interval: Duration::from_millis(50),
+        ..Default::default()
+    };
+    let (url, _gw) = common::serve_gateway(cfg).await;
+    let level = |n: u8| format!("firebreak_pressure_level {n}");
+    let wait_for = |needle: String| {
+        let url = url.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !metrics(&url).await.contains(&needle) {
+                assert!(Instant::now() < deadline, "never saw {needle}: {}", metrics(&url).await);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    wait_for(level(1)).await;
+    let body = json!({"source": "chat", "run_id": "r1", "documents": [{"id": "d", "text": "hello"}]}).to_string();
+    let r = call(reqwest::Method::POST, format!("{url}/v1/ingest"), None, Some(body.clone())).await;
+    assert_eq!((r.status, r.body["error"].as_str()), (429, Some("node_under_pressure")), "{}", r.body);
+    assert!(r.body["detail"].as_str().unwrap().contains("55"), "{}", r.body);
+    assert_eq!(r.header("retry-after"), Some(30));
+
+    // Above the second threshold alerts are stored and their embedding waits; queries are
+    // never held back by pressure (this search degrades only because no embedder listens).
+    psi(&cpu, 90.0);
+    wait_for(level(2)).await;
+    let (_, raw) = common::webhook("firing", &[("fp1", "NodeLoadHigh", "load 153 on 16 cores")]);
+    assert_eq!(call(reqwest::Method::POST, format!("{url}/v1/alerts"), None, Some(raw)).await.status, 200);
+    wait_for(r#"firebreak_outbox_jobs_deferred_total{kind="incident"}"#.to_string()).await;
+    let s = call(reqwest::Method::POST, format!("{url}/v1/search"), None, Some(json!({"query": "load"}).to_string())).await;
+    assert!(!s.body["degraded_reason"].as_str().unwrap_or("").contains("pressure"), "{}", s.body);
+
+    psi(&cpu, 3.0);
+    wait_for(level(0)).await;
+    assert_eq!(call(reqwest::Method::POST, format!("{url}/v1/ingest"), None, Some(body)).await.status, 202);
+    assert!(metrics(&url).await.contains(r#"firebreak_ingest_refused_total{reason="pressure"} 1"#));
 }

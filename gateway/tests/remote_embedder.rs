@@ -33,6 +33,7 @@ async fn embedder_service() -> String {
 async fn indexes_and_searches_through_firebreak_embedder_serve() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = GatewayConfig::embedded(dir.path(), "unused");
+    cfg.pressure = firebreak_gateway::pressure::PressureConfig::off(); // the node's load is not this test's subject
     cfg.embedder = EmbedderChoice::Remote {
         cfg: RemoteConfig {
             url: embedder_service().await,

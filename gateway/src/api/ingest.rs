@@ -63,6 +63,11 @@ pub async fn receive(
                     state.admission.max_bulk_backlog()
                 ),
             ),
+            Refusal::Pressure(reason) => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "node_under_pressure",
+                format!("bulk embedding is paused: {reason}; send again after Retry-After"),
+            ),
             Refusal::Budget(o) => ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "embedding_budget_spent",

@@ -7,7 +7,8 @@
 //! longer than `max_priority_wait`. At most `concurrency` batches are in flight, so the
 //! embedder's CPU budget is never oversubscribed by the gateway, whatever arrives. Each
 //! class queue is bounded: a full queue refuses at once (`Overloaded`), it never grows.
-//! Before a request is queued, the embedding budget ([`crate::budget`]) is charged.
+//! Before a request is queued, the pressure guard ([`crate::pressure`]) is asked and the
+//! embedding budget ([`crate::budget`]) is charged.
 
 pub mod metrics;
 pub mod policy;
@@ -23,7 +24,12 @@ pub use metrics::SchedulerMetrics;
 pub use policy::SchedulerConfig;
 
 use crate::budget::EmbedBudget;
+use crate::pressure::Pressure;
 use crate::embedding::{Class, EmbedBackend, EmbedFailure, Vector};
+
+/// How long work held back by node pressure waits before asking again (PSI's avg10 moves
+/// over ten seconds).
+const PRESSURE_WAIT: Duration = Duration::from_secs(10);
 
 type Reply = oneshot::Sender<Result<Vec<Vector>, EmbedFailure>>;
 
@@ -84,6 +90,7 @@ pub struct Scheduler {
     tx: mpsc::Sender<Msg>,
     backend: Arc<dyn EmbedBackend>,
     budget: Arc<EmbedBudget>,
+    pressure: Pressure,
 }
 
 enum Msg {
@@ -97,6 +104,7 @@ impl Scheduler {
         cfg: SchedulerConfig,
         backend: Arc<dyn EmbedBackend>,
         budget: Arc<EmbedBudget>,
+        pressure: Pressure,
         metrics: Arc<SchedulerMetrics>,
     ) -> Self {
         let (tx, rx) = mpsc::channel(1024);
@@ -109,14 +117,18 @@ impl Scheduler {
             since_bulk: 0,
         };
         tokio::spawn(actor.run(rx));
-        Scheduler { tx, backend, budget }
+        Scheduler { tx, backend, budget, pressure }
     }
 
     /// Embeds `texts` in `class` for `source`, waiting for its turn. All or nothing.
-    /// The embedding budget is asked first: nothing reaches the model past it.
+    /// The pressure guard and the embedding budget are asked first: nothing reaches the
+    /// model past them.
     pub async fn embed(&self, class: Class, source: &str, texts: Vec<String>) -> Result<Vec<Vector>, EmbedFailure> {
         if texts.is_empty() {
             return Ok(Vec::new());
+        }
+        if let Some(reason) = self.pressure.holds_back(class) {
+            return Err(EmbedFailure::Paused { reason, retry_after: PRESSURE_WAIT });
         }
         self.budget.spend(source, texts.len())?;
         // Tokens are known only afterwards; remote embedders may not say: ~4 bytes a token.

@@ -35,6 +35,10 @@ impl Server {
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
             .env("FIREBREAK_LOG", "info")
+            // The node's real load must not pause these tests' embedding (tests/guards.rs
+            // makes the pressure guard act on purpose).
+            .env("FIREBREAK_PRESSURE_BULK_PAUSE", "101")
+            .env("FIREBREAK_PRESSURE_ALERT_PAUSE", "101")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

@@ -15,6 +15,7 @@ use firebreak_embedder::args::EngineArgs;
 use firebreak_gateway::api::{ApiLimits, InputLimits, Rate, RateLimits};
 use firebreak_gateway::app::{BreakerSettings, EmbedderChoice, GatewayConfig, IndexChoice, IndexerSettings};
 use firebreak_gateway::embedding::remote::RemoteConfig;
+use firebreak_gateway::pressure::PressureConfig;
 use firebreak_gateway::scheduler::SchedulerConfig;
 
 #[derive(Parser)]
@@ -248,6 +249,19 @@ pub struct ServeArgs {
     /// text was already embedded, until the rate falls below half of it.
     #[arg(long, env = "FIREBREAK_STORM_ALERTS_PER_MINUTE", default_value_t = 300)]
     pub storm_alerts_per_minute: u64,
+    /// PSI `some avg10` percentage at which bulk embedding pauses and ingest gets 429.
+    #[arg(long, env = "FIREBREAK_PRESSURE_BULK_PAUSE", default_value_t = 40.0)]
+    pub pressure_bulk_pause: f64,
+    /// PSI `some avg10` percentage at which alert embedding waits too.
+    #[arg(long, env = "FIREBREAK_PRESSURE_ALERT_PAUSE", default_value_t = 80.0)]
+    pub pressure_alert_pause: f64,
+    /// PSI files read by the pressure guard (the worst counts), comma-separated.
+    #[arg(long, env = "FIREBREAK_PSI_FILES", value_delimiter = ',',
+          default_value = "/proc/pressure/cpu,/proc/pressure/memory,/sys/fs/cgroup/cpu.pressure,/sys/fs/cgroup/memory.pressure")]
+    pub psi_files: Vec<PathBuf>,
+    /// Without PSI: bulk pauses while alerts or queries have waited longer than this many ms.
+    #[arg(long, env = "FIREBREAK_PRESSURE_FALLBACK_WAIT_MS", default_value_t = 10_000)]
+    pub pressure_fallback_wait_ms: u64,
     /// Oldest an ingest run (run_id) may get, in seconds; later calls of it get 409.
     #[arg(long, env = "FIREBREAK_INGEST_RUN_MAX_AGE_SECS", default_value_t = 3600)]
     pub ingest_run_max_age_secs: u64,
@@ -356,6 +370,13 @@ impl ServeArgs {
             max_bulk_backlog: self.max_bulk_backlog,
             storm_alerts_per_minute: self.storm_alerts_per_minute.max(1),
             storm_window: Duration::from_secs(60),
+            pressure: PressureConfig {
+                sources: self.psi_files.clone(),
+                bulk_pause: self.pressure_bulk_pause,
+                alert_pause: self.pressure_alert_pause.max(self.pressure_bulk_pause),
+                fallback_wait: Duration::from_millis(self.pressure_fallback_wait_ms),
+                interval: Duration::from_secs(2),
+            },
             self_alert_matchers: firebreak_gateway::self_alerts::parse_matchers(&self.self_alert_matchers).map_err(|e| anyhow!(e))?,
             breakers: BreakerSettings {
                 failures: self.breaker_failures.max(1),
