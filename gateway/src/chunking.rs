@@ -66,12 +66,17 @@ impl Segmenter {
             let t = text.trim();
             return Chunks { chunks: if t.is_empty() { vec![] } else { vec![t.to_owned()] }, dropped: 0 };
         }
-        let step = per_chunk - overlap;
         let mut chunks = Vec::new();
         let mut dropped = 0;
         let mut start = 0;
         loop {
-            let end = (start + per_chunk).min(spans.len());
+            let mut end = (start + per_chunk).min(spans.len());
+            // A window cut out of the text does not always tokenize as it did inside it (a
+            // word piece becomes a word start, a character normalises differently): it is
+            // measured again and shortened until it really fits.
+            while end > start + 1 && self.too_long(&text[spans[start].start..spans[end - 1].end], per_chunk) {
+                end -= 1;
+            }
             if chunks.len() < policy.max_chunks {
                 chunks.push(text[spans[start].start..spans[end - 1].end].to_owned());
             } else {
@@ -80,9 +85,16 @@ impl Segmenter {
             if end == spans.len() {
                 break;
             }
-            start += step;
+            start = end.saturating_sub(overlap).max(start + 1);
         }
         Chunks { chunks, dropped }
+    }
+
+    fn too_long(&self, chunk: &str, limit: usize) -> bool {
+        match self {
+            Segmenter::Tokenizer(t) => t.token_spans(chunk).is_ok_and(|s| s.len() > limit),
+            Segmenter::Words => false,
+        }
     }
 }
 
