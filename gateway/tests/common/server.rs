@@ -65,6 +65,16 @@ impl Server {
         Server { child, url: format!("http://{addr}"), log, http: reqwest::Client::new() }
     }
 
+    /// A field of the process's /proc status in KiB (`VmRSS`, `VmHWM`).
+    pub fn memory_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field).and_then(|r| r.strip_prefix(':')))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in /proc status"))
+    }
+
     pub fn log(&self) -> String {
         self.log.lock().unwrap().join("\n")
     }
