@@ -82,18 +82,19 @@ impl Storm {
         Storm { inner: Arc::new(inner) }
     }
 
-    fn rate(&self, now: Instant) -> u64 {
-        let mut a = self.inner.arrivals.lock().unwrap_or_else(|p| p.into_inner());
-        while a.front().is_some_and(|(t, _)| now.duration_since(*t) > self.inner.window) {
-            a.pop_front();
+    fn rate(&self, arrivals: &mut VecDeque<(Instant, u64)>, now: Instant) -> u64 {
+        while arrivals.front().is_some_and(|(t, _)| now.duration_since(*t) > self.inner.window) {
+            arrivals.pop_front();
         }
-        a.iter().map(|(_, n)| n).sum()
+        arrivals.iter().map(|(_, n)| n).sum()
     }
 
-    /// Re-evaluates the mode from the rate; returns whether a storm is on.
+    /// Re-evaluates the mode from the rate; returns whether a storm is on. Serialised on
+    /// the arrivals lock, so two callers never both act on one transition.
     fn update(&self, now: Instant) -> bool {
         let i = &self.inner;
-        let rate = self.rate(now);
+        let mut arrivals = i.arrivals.lock().unwrap_or_else(|p| p.into_inner());
+        let rate = self.rate(&mut arrivals, now);
         i.rate.set(rate as i64);
         let was = i.on.load(Ordering::Relaxed);
         let on = if was { rate * 2 >= i.threshold } else { rate > i.threshold };
@@ -138,7 +139,8 @@ impl Storm {
     pub fn status(&self) -> StormStatus {
         let now = Instant::now();
         let on = self.update(now);
-        StormStatus { on, alerts_last_minute: self.rate(now), threshold_per_minute: self.inner.threshold }
+        let rate = self.rate(&mut self.inner.arrivals.lock().unwrap_or_else(|p| p.into_inner()), now);
+        StormStatus { on, alerts_last_minute: rate, threshold_per_minute: self.inner.threshold }
     }
 
     /// How often the watcher looks: a twelfth of the window (5 s for a minute).

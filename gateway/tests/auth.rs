@@ -36,17 +36,9 @@ async fn serve(tokens: Tokens) -> (String, Gateway, tempfile::TempDir) {
 }
 
 async fn call(url: &str, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<String>) -> (u16, Option<String>, Value) {
-    let mut r = reqwest::Client::new().request(method, format!("{url}{path}")).header("content-type", "application/json");
-    if let Some(t) = token {
-        r = r.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        r = r.body(b);
-    }
-    let r = r.send().await.unwrap();
-    let status = r.status().as_u16();
-    let www = r.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned());
-    (status, www, r.json().await.unwrap_or(Value::Null))
+    let r = common::http::call(method, format!("{url}{path}"), token, body).await;
+    let www = r.headers.get("www-authenticate").map(|v| v.to_str().unwrap().to_owned());
+    (r.status, www, r.body)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

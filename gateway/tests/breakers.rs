@@ -13,6 +13,7 @@ use firebreak_gateway::app::{EmbedderChoice, Gateway, GatewayConfig};
 use firebreak_gateway::embedding::remote::RemoteConfig;
 use firebreak_gateway::store::sql::StoreConfig;
 use firebreak_gateway::store::SqlxStore;
+use common::http::{metrics, wait_for_metric};
 use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
@@ -21,10 +22,6 @@ async fn post(url: &str, path: &str, body: String) -> (u16, Value) {
     let r = reqwest::Client::new().post(format!("{url}{path}")).header("content-type", "application/json").body(body).send().await.unwrap();
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))
-}
-
-async fn metrics(url: &str) -> String {
-    reqwest::get(format!("{url}/metrics")).await.unwrap().text().await.unwrap()
 }
 
 fn search(q: &str) -> String {
@@ -58,25 +55,12 @@ async fn slow_embedding_batches_open_the_breaker_and_search_goes_keyword_only() 
     assert!(m.contains(r#"firebreak_breaker_transitions_total{dependency="embedder",to="open"} 1"#), "{m}");
 }
 
-/// Accepts connections and never answers (the fault this fake stands for).
-async fn hung_embedder() -> String {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", l.local_addr().unwrap());
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((sock, _)) = l.accept().await {
-            held.push(sock);
-        }
-    });
-    url
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_embedder_opens_the_breaker_and_alerts_wait_without_failing() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = GatewayConfig::embedded(dir.path(), "unused");
     cfg.embedder = EmbedderChoice::Remote {
-        cfg: RemoteConfig { url: hung_embedder().await, model: "hung".into(), dim: 384, timeout: Duration::from_millis(300) },
+        cfg: RemoteConfig { url: common::http::hung_embedder().await, model: "hung".into(), dim: 384, timeout: Duration::from_millis(300) },
         tokenizer: None,
         max_seq_length: 256,
     };
@@ -98,11 +82,7 @@ async fn a_hung_embedder_opens_the_breaker_and_alerts_wait_without_failing() {
     // Alerts are stored; their jobs are deferred while the breaker is open, never failed.
     let (_, raw) = common::webhook("firing", &[("fp1", "KubePodCrashLooping", "restarting")]);
     assert_eq!(post(&url, "/v1/alerts", raw).await.0, 200);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !metrics(&url).await.contains(r#"firebreak_outbox_jobs_deferred_total{kind="incident"}"#) {
-        assert!(Instant::now() < deadline, "the job was not deferred: {}", metrics(&url).await);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_metric(&url, r#"firebreak_outbox_jobs_deferred_total{kind="incident"}"#).await;
     let b = gw.state.store.backlog(firebreak_gateway::clock::now_millis()).await.unwrap();
     assert_eq!((b.pending, b.failed), (1, 0), "{b:?}");
     let m = metrics(&url).await;

@@ -15,6 +15,7 @@ use firebreak_gateway::app::GatewayConfig;
 use firebreak_gateway::auth::Tokens;
 use firebreak_gateway::budget::{Allowance, BudgetLimits};
 use serde_json::{json, Value};
+use common::http::{call, metrics, wait_for_metric};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const ALICE: &str = "alice-token-0123456789";
@@ -26,36 +27,6 @@ fn config(dir: &std::path::Path) -> GatewayConfig {
     cfg.embedder = common::nowhere_embedder();
     cfg.indexer.poll_interval = Duration::from_millis(50);
     cfg
-}
-
-struct Reply {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: Value,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<u64> {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok())
-    }
-}
-
-async fn call(method: reqwest::Method, url: String, token: Option<&str>, body: Option<String>) -> Reply {
-    let mut r = reqwest::Client::new().request(method, url).header("content-type", "application/json");
-    if let Some(t) = token {
-        r = r.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        r = r.body(b);
-    }
-    let r = r.send().await.unwrap();
-    let status = r.status().as_u16();
-    let headers = r.headers().clone();
-    Reply { status, headers, body: r.json().await.unwrap_or(Value::Null) }
-}
-
-async fn metrics(url: &str) -> String {
-    reqwest::get(format!("{url}/metrics")).await.unwrap().text().await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -263,11 +234,7 @@ async fn a_spent_embedding_budget_degrades_search_refuses_ingest_and_defers_aler
     // An alert is stored all the same; its embedding waits without spending an attempt.
     let (_, raw) = common::webhook("firing", &[("fp1", "KubePodCrashLooping", "restarting")]);
     assert_eq!(call(reqwest::Method::POST, format!("{url}/v1/alerts"), None, Some(raw)).await.status, 200);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !metrics(&url).await.contains(r#"firebreak_outbox_jobs_deferred_total{kind="incident"} 1"#) {
-        assert!(Instant::now() < deadline, "the alert's job was not deferred: {}", metrics(&url).await);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_metric(&url, r#"firebreak_outbox_jobs_deferred_total{kind="incident"} 1"#).await;
     let b = gw.state.store.backlog(firebreak_gateway::clock::now_millis()).await.unwrap();
     assert_eq!((b.pending, b.failed), (1, 0), "{b:?}");
     let m = metrics(&url).await;
@@ -322,12 +289,8 @@ async fn an_alert_storm_embeds_each_text_once_and_releases_the_rest_when_it_ends
     assert!(m.contains("firebreak_storm_mode 1") && m.contains("firebreak_storm_coalesced_total 5"), "{m}");
 
     // Quiet for a window: the storm ends and the held occurrences are queued.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !metrics(&url).await.contains("firebreak_storm_released_total 5") {
-        assert!(Instant::now() < deadline, "held occurrences never released: {}", metrics(&url).await);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(metrics(&url).await.contains("firebreak_storm_mode 0"));
+    wait_for_metric(&url, "firebreak_storm_released_total 5").await;
+    wait_for_metric(&url, "firebreak_storm_mode 0").await;
     assert_eq!(pending().await, 6, "every occurrence has its job now");
 }
 
@@ -352,17 +315,7 @@ async fn node_pressure_pauses_bulk_then_alerts_but_never_queries() {
     };
     let (url, _gw) = common::serve_gateway(cfg).await;
     let level = |n: u8| format!("firebreak_pressure_level {n}");
-    let wait_for = |needle: String| {
-        let url = url.clone();
-        async move {
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while !metrics(&url).await.contains(&needle) {
-                assert!(Instant::now() < deadline, "never saw {needle}: {}", metrics(&url).await);
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    };
-    wait_for(level(1)).await;
+    wait_for_metric(&url, &level(1)).await;
     let body = json!({"source": "chat", "run_id": "r1", "documents": [{"id": "d", "text": "hello"}]}).to_string();
     let r = call(reqwest::Method::POST, format!("{url}/v1/ingest"), None, Some(body.clone())).await;
     assert_eq!((r.status, r.body["error"].as_str()), (429, Some("node_under_pressure")), "{}", r.body);
@@ -372,15 +325,15 @@ async fn node_pressure_pauses_bulk_then_alerts_but_never_queries() {
     // Above the second threshold alerts are stored and their embedding waits; queries are
     // never held back by pressure (this search degrades only because no embedder listens).
     psi(&cpu, 90.0);
-    wait_for(level(2)).await;
+    wait_for_metric(&url, &level(2)).await;
     let (_, raw) = common::webhook("firing", &[("fp1", "NodeLoadHigh", "load 153 on 16 cores")]);
     assert_eq!(call(reqwest::Method::POST, format!("{url}/v1/alerts"), None, Some(raw)).await.status, 200);
-    wait_for(r#"firebreak_outbox_jobs_deferred_total{kind="incident"}"#.to_string()).await;
+    wait_for_metric(&url, r#"firebreak_outbox_jobs_deferred_total{kind="incident"}"#).await;
     let s = call(reqwest::Method::POST, format!("{url}/v1/search"), None, Some(json!({"query": "load"}).to_string())).await;
     assert!(!s.body["degraded_reason"].as_str().unwrap_or("").contains("pressure"), "{}", s.body);
 
     psi(&cpu, 3.0);
-    wait_for(level(0)).await;
+    wait_for_metric(&url, &level(0)).await;
     assert_eq!(call(reqwest::Method::POST, format!("{url}/v1/ingest"), None, Some(body)).await.status, 202);
     assert!(metrics(&url).await.contains(r#"firebreak_ingest_refused_total{reason="pressure"} 1"#));
 }

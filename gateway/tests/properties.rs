@@ -24,7 +24,7 @@ fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(|n| Value::from(n)),
+        any::<i64>().prop_map(Value::from),
         // Strings full of brackets, quotes and escapes: what a naive depth scan trips on.
         "[\\[\\]{}\"\\\\a-z ]{0,12}".prop_map(Value::String),
     ];

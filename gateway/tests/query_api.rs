@@ -83,26 +83,12 @@ async fn bad_requests_get_json_errors_and_embeddings_work() {
     assert_eq!(v["scheduler"]["concurrency"], 1, "{v}");
 }
 
-/// A TCP server that accepts connections and never answers: the one embedder fault the
-/// real engine cannot be made to show on demand. Named for what it is.
-async fn hung_embedder() -> String {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", l.local_addr().unwrap());
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((sock, _)) = l.accept().await {
-            held.push(sock);
-        }
-    });
-    url
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_degrades_to_keywords_when_the_embedder_hangs() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = GatewayConfig::embedded(dir.path(), "unused");
     cfg.embedder = EmbedderChoice::Remote {
-        cfg: RemoteConfig { url: hung_embedder().await, model: "hung".into(), dim: 384, timeout: Duration::from_secs(30) },
+        cfg: RemoteConfig { url: common::http::hung_embedder().await, model: "hung".into(), dim: 384, timeout: Duration::from_secs(30) },
         tokenizer: None,
         max_seq_length: 256,
     };

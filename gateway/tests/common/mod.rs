@@ -3,6 +3,7 @@
 //! the local trust-auth server, postgres://postgres@127.0.0.1:5432/test), dropped after.
 #![allow(dead_code)]
 
+pub mod http;
 pub mod server;
 
 use firebreak_gateway::store::sql::StoreConfig;
