@@ -222,7 +222,8 @@ impl Gateway {
         let mut registry = Registry::default();
         let breakers = BreakerMetrics::new(&mut registry);
         let breaker = |dependency, slow_call| Breaker::new(dependency, cfg.breakers.config(slow_call), &breakers);
-        let store: Arc<dyn SqlStore> = Arc::new(GuardedStore::new(store, breaker("store", None)));
+        let store_breaker = breaker("store", None);
+        let store: Arc<dyn SqlStore> = Arc::new(GuardedStore::new(store, store_breaker.clone()));
 
         let (backend, segmenter, max_seq): (Arc<dyn EmbedBackend>, Segmenter, usize) = match &cfg.embedder {
             EmbedderChoice::InProcess(engine) => {
@@ -244,7 +245,8 @@ impl Gateway {
             }
         };
         tracing::info!(embedder = %backend.describe(), model = backend.model(), dim = backend.dim(), "embedder chosen");
-        let backend: Arc<dyn EmbedBackend> = Arc::new(GuardedEmbedder::new(backend, breaker("embedder", Some(cfg.breakers.embed_slow_call))));
+        let embed_breaker = breaker("embedder", Some(cfg.breakers.embed_slow_call));
+        let backend: Arc<dyn EmbedBackend> = Arc::new(GuardedEmbedder::new(backend, embed_breaker.clone()));
 
         let index: Arc<dyn VectorIndex> = match &cfg.index {
             IndexChoice::Edge => {
@@ -259,7 +261,8 @@ impl Gateway {
 
         let budget = Arc::new(EmbedBudget::new(cfg.budget, &mut registry));
         let pressure = Pressure::new(cfg.pressure.clone(), &mut registry);
-        let index: Arc<dyn VectorIndex> = Arc::new(GuardedIndex::new(index, breaker("index", Some(cfg.breakers.index_slow_call))));
+        let index_breaker = breaker("index", Some(cfg.breakers.index_slow_call));
+        let index: Arc<dyn VectorIndex> = Arc::new(GuardedIndex::new(index, index_breaker.clone()));
         let scheduler =
             Scheduler::spawn(cfg.scheduler, backend.clone(), budget.clone(), pressure.clone(), Arc::new(SchedulerMetrics::new(&mut registry)));
         let keywords = Arc::new(Keywords::new()?);
@@ -290,6 +293,12 @@ impl Gateway {
             metrics: Arc::new(IndexerMetrics::new(&mut registry)),
         });
 
+        let searches_degraded = prometheus_client::metrics::counter::Counter::default();
+        registry.register(
+            "firebreak_search_degraded",
+            "Searches answered keyword-only (degraded: true) because no query vector came in time",
+            searches_degraded.clone(),
+        );
         let searcher = Arc::new(Searcher {
             index: index.clone(),
             store: store.clone(),
@@ -297,6 +306,7 @@ impl Gateway {
             keywords,
             embed_timeout: cfg.search_embed_timeout,
             history_limit: 10,
+            degraded: searches_degraded,
         });
         let auth = AuthState::new(cfg.tokens.clone(), &mut registry);
         let shed = crate::api::shed::Shed::new(cfg.api.max_concurrent_requests, &mut registry);
@@ -311,7 +321,7 @@ impl Gateway {
             let s = sched.clone();
             async move { s.status().await }
         };
-        let pressure_watch = tokio::spawn(pressure.watch(queues, std::future::pending()));
+        let pressure_watch = tokio::spawn(pressure.clone().watch(queues, std::future::pending()));
         let wake = Arc::new(Notify::new());
         let stop_indexer = Arc::new(Notify::new());
         let stop = stop_indexer.clone();
@@ -331,6 +341,8 @@ impl Gateway {
             metrics,
             self_alerts,
             storm,
+            breakers: vec![store_breaker, embed_breaker, index_breaker],
+            pressure,
             limits: cfg.api,
         };
         Ok(Gateway { state, stop_indexer, indexer, watchers: [storm_watch, pressure_watch] })

@@ -80,6 +80,16 @@ pub enum Level {
     AlertPaused = 2,
 }
 
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Normal => "normal",
+            Level::BulkPaused => "bulk_paused",
+            Level::AlertPaused => "alert_paused",
+        }
+    }
+}
+
 /// `some avg10` of a PSI file's text.
 pub fn some_avg10(text: &str) -> Option<f64> {
     text.lines()

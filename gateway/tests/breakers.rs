@@ -165,7 +165,10 @@ async fn a_database_outage_opens_the_store_breaker_and_service_resumes_by_itself
     assert_eq!(s, 503, "{v}");
     assert!(v["detail"].as_str().unwrap().contains("circuit breaker open"), "{v}");
     assert_eq!(reqwest::get(format!("{url}/readyz")).await.unwrap().status(), 503);
+    let status: Value = reqwest::get(format!("{url}/v1/status")).await.unwrap().json().await.unwrap();
+    assert_eq!(status["breakers"]["store"], "open", "{status}");
     assert_eq!(reqwest::get(format!("{url}/healthz")).await.unwrap().status(), 200);
+    wait_for_metric(&url, "firebreak_outbox_claim_failures_total 1").await;
 
     // The database comes back: a half-open probe finds it, and intake resumes unaided.
     proxy.restore();

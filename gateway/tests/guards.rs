@@ -240,6 +240,7 @@ async fn a_spent_embedding_budget_degrades_search_refuses_ingest_and_defers_aler
     let m = metrics(&url).await;
     assert!(m.contains(r#"firebreak_embed_budget_refused_total{scope="anonymous",unit="texts"}"#), "{m}");
     assert!(m.contains(r#"firebreak_ingest_refused_total{reason="budget"} 1"#), "{m}");
+    assert!(m.contains("firebreak_search_degraded_total 2"), "{m}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -326,6 +327,8 @@ async fn node_pressure_pauses_bulk_then_alerts_but_never_queries() {
     // never held back by pressure (this search degrades only because no embedder listens).
     psi(&cpu, 90.0);
     wait_for_metric(&url, &level(2)).await;
+    let st = call(reqwest::Method::GET, format!("{url}/v1/status"), None, None).await;
+    assert_eq!(st.body["pressure"], "alert_paused", "{}", st.body);
     let (_, raw) = common::webhook("firing", &[("fp1", "NodeLoadHigh", "load 153 on 16 cores")]);
     assert_eq!(call(reqwest::Method::POST, format!("{url}/v1/alerts"), None, Some(raw)).await.status, 200);
     wait_for_metric(&url, r#"firebreak_outbox_jobs_deferred_total{kind="incident"}"#).await;

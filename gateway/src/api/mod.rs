@@ -39,6 +39,8 @@ use crate::scheduler::Scheduler;
 use crate::search::Searcher;
 use crate::self_alerts::SelfAlerts;
 use crate::storm::Storm;
+use crate::breaker::Breaker;
+use crate::pressure::Pressure;
 use crate::store::SqlStore;
 
 /// Request limits of the API (each has a flag and `FIREBREAK_*` variable in the binary).
@@ -101,6 +103,9 @@ pub struct ApiState {
     pub metrics: ApiMetrics,
     pub self_alerts: Arc<SelfAlerts>,
     pub storm: Storm,
+    /// The dependencies' breakers and the pressure guard, for `/v1/status`.
+    pub breakers: Vec<Breaker>,
+    pub pressure: Pressure,
     pub limits: ApiLimits,
 }
 

@@ -46,6 +46,8 @@ pub async fn status(State(state): State<ApiState>) -> Json<Value> {
         "scheduler": queues,
         "outbox": backlog,
         "storm": state.storm.status(),
+        "breakers": state.breakers.iter().map(|b| (b.dependency(), b.state().as_str())).collect::<std::collections::BTreeMap<_, _>>(),
+        "pressure": state.pressure.level().as_str(),
         "dependencies": {
             "store": store,
             "index": index,

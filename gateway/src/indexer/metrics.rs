@@ -28,6 +28,7 @@ pub struct IndexerMetrics {
     pub cache_misses: Counter,
     pub chunks_dropped: Counter,
     pub points_written: Counter,
+    pub claim_failures: Counter,
 }
 
 impl IndexerMetrics {
@@ -45,6 +46,7 @@ impl IndexerMetrics {
             cache_misses: Counter::default(),
             chunks_dropped: Counter::default(),
             points_written: Counter::default(),
+            claim_failures: Counter::default(),
         };
         let r = registry.sub_registry_with_prefix("firebreak_outbox");
         r.register("pending_jobs", "Embedding jobs waiting to be claimed", m.pending.clone());
@@ -62,6 +64,7 @@ impl IndexerMetrics {
         r.register("vector_cache_hits", "Chunks whose vector came from the content-hash cache", m.cache_hits.clone());
         r.register("vector_cache_misses", "Chunks that had to be embedded", m.cache_misses.clone());
         r.register("chunks_dropped", "Chunks beyond --max-chunks, stored but not indexed", m.chunks_dropped.clone());
+        r.register("claim_failures", "Outbox polls whose claim failed (the store unreachable)", m.claim_failures.clone());
         r.register("points_written", "Points written to the vector index", m.points_written.clone());
         m
     }

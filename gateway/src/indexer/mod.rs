@@ -130,16 +130,27 @@ impl Indexer {
         let mut running: JoinSet<()> = JoinSet::new();
         let mut stopping = false;
         let mut last_backlog: Option<std::time::Instant> = None;
+        // Logged when claiming starts failing and when it recovers, not at every poll:
+        // a database outage must not also flood the log (the metric counts each one).
+        let mut claim_failing = false;
         loop {
             if !stopping && running.len() < self.cfg.max_jobs {
                 match self.store.claim_jobs(&self.cfg.owner, self.cfg.max_jobs - running.len(), self.cfg.lease, now_millis()).await {
                     Ok(jobs) => {
+                        if std::mem::take(&mut claim_failing) {
+                            tracing::info!("claiming embedding jobs works again");
+                        }
                         for job in jobs {
                             let me = self.clone();
                             running.spawn(async move { me.run_job(job).await });
                         }
                     }
-                    Err(e) => tracing::warn!(error = %e, "claiming embedding jobs failed; retrying"),
+                    Err(e) => {
+                        self.metrics.claim_failures.inc();
+                        if !std::mem::replace(&mut claim_failing, true) {
+                            tracing::warn!(error = %e, "claiming embedding jobs failed; retrying every poll until the store answers");
+                        }
+                    }
                 }
             }
             // The backlog query scans the outbox: at most once per poll interval.

@@ -98,6 +98,8 @@ pub struct Searcher {
     pub embed_timeout: Duration,
     /// Occurrences of the same alert listed with an incident.
     pub history_limit: usize,
+    /// Searches answered keyword-only although a vector was wanted.
+    pub degraded: prometheus_client::metrics::counter::Counter,
 }
 
 /// Chunks fetched per probe for each result wanted (items have several chunks).
@@ -114,6 +116,7 @@ impl Searcher {
                 Ok(v) => Some(v),
                 Err(reason) => {
                     tracing::warn!(%reason, "query embedding unavailable: searching keywords only");
+                    self.degraded.inc();
                     degraded_reason = Some(reason);
                     None
                 }
