@@ -25,6 +25,7 @@ use prometheus_client::registry::Registry;
 
 use crate::budget::{EmbedBudget, OverBudget};
 use crate::embedding::Class;
+use crate::log_throttle::Throttle;
 use crate::pressure::Pressure;
 use crate::store::Backlog;
 
@@ -77,6 +78,7 @@ struct Inner {
     pending_gauge: Gauge,
     drain_gauge: Gauge,
     refused: Family<ReasonLabel, Counter>,
+    log: Throttle,
 }
 
 impl Admission {
@@ -91,6 +93,7 @@ impl Admission {
             pending_gauge: Gauge::default(),
             drain_gauge: Gauge::default(),
             refused: Family::default(),
+            log: Throttle::default(),
         };
         registry.register("firebreak_bulk_backlog_jobs", "Bulk (document) embedding jobs not done yet", inner.pending_gauge.clone());
         registry.register(
@@ -142,6 +145,9 @@ impl Admission {
             return Ok(());
         };
         i.refused.get_or_create(&ReasonLabel { reason: refusal.0.as_str() }).inc();
+        if let Some(more) = i.log.due(&format!("{}/{source}", refusal.0.as_str())) {
+            tracing::warn!(%source, reason = refusal.0.as_str(), retry_after = ?refusal.1, refused_since_last_line = more, "ingest turned away");
+        }
         Err(refusal)
     }
 

@@ -23,6 +23,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use crate::log_throttle::Throttle;
+
 /// Per-minute caps of one scope (`None`: that unit is not capped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Allowance {
@@ -144,6 +146,7 @@ pub struct EmbedBudget {
     state: Mutex<State>,
     refused: Family<RefusedLabel, Counter>,
     global_left: Family<UnitLabel, Gauge>,
+    log: Throttle,
 }
 
 impl EmbedBudget {
@@ -153,6 +156,7 @@ impl EmbedBudget {
             state: Mutex::new(State { global: Scope::new(limits.global, Instant::now()), sources: HashMap::new() }),
             refused: Family::default(),
             global_left: Family::default(),
+            log: Throttle::default(),
         };
         registry.register(
             "firebreak_embed_budget_refused",
@@ -204,6 +208,9 @@ impl EmbedBudget {
         self.with_state(now, |st| {
             if let Err(e) = self.check(st, source, texts, now) {
                 self.refused.get_or_create(&RefusedLabel { scope: e.scope.clone(), unit: e.unit }).inc();
+                if let Some(more) = self.log.due(&format!("{}/{}", e.scope, e.unit)) {
+                    tracing::warn!(scope = %e.scope, unit = e.unit, retry_after = ?e.retry_after, refused_since_last_line = more, "embedding budget spent: embedding waits");
+                }
                 return Err(e);
             }
             let n = texts as f64;

@@ -21,6 +21,7 @@ pub mod embedding;
 pub mod hashing;
 pub mod index;
 pub mod indexer;
+pub mod log_throttle;
 pub mod pressure;
 pub mod render;
 pub mod scheduler;

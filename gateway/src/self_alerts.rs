@@ -12,6 +12,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 
 use crate::alertmanager::Webhook;
+use crate::log_throttle::Throttle;
 use crate::store::Hold;
 
 /// The default matchers: the chart's namespace and the jobs Prometheus scrapes us as.
@@ -21,6 +22,7 @@ pub const DEFAULT_MATCHERS: &str = "namespace=firebreak,job=firebreak,job=firebr
 pub struct SelfAlerts {
     matchers: Vec<(String, String)>,
     held: Counter,
+    log: Throttle,
 }
 
 /// Parses `label=value[,label=value…]`; an empty string means no matchers.
@@ -43,7 +45,7 @@ impl SelfAlerts {
             "Firing alerts about Firebreak itself, stored without embedding (--self-alert-matchers)",
             held.clone(),
         );
-        SelfAlerts { matchers, held }
+        SelfAlerts { matchers, held, log: Throttle::default() }
     }
 
     /// One entry per alert of `hook`: which to hold.
@@ -54,6 +56,10 @@ impl SelfAlerts {
                 let ours = a.status == "firing" && self.matchers.iter().any(|(k, v)| a.labels.get(k) == Some(v));
                 if ours {
                     self.held.inc();
+                    let name = a.labels.get("alertname").map(String::as_str).unwrap_or("?");
+                    if let Some(more) = self.log.due(name) {
+                        tracing::info!(alertname = name, held_since_last_line = more, "alert about Firebreak itself: stored, not embedded while it fires");
+                    }
                 }
                 ours.then_some(Hold::SelfAlert)
             })

@@ -29,7 +29,9 @@ pub async fn receive(
     // counted, so a broken sender is found from the gateway's side too.
     let refuse = |e: ApiError| {
         state.metrics.alert_refused(e.code);
-        tracing::warn!(receiver = %hook.receiver, error = e.code, detail = %e.detail, "webhook refused for its content");
+        if let Some(more) = state.metrics.log.due(e.code) {
+            tracing::warn!(receiver = %hook.receiver, error = e.code, detail = %e.detail, refused_since_last_line = more, "webhook refused for its content");
+        }
         e
     };
     state.limits.input.check_webhook(&hook).map_err(refuse)?;

@@ -18,6 +18,7 @@ use prometheus_client::registry::Registry;
 
 use super::errors::ApiError;
 use super::input::InputLimits;
+use crate::log_throttle::Throttle;
 
 /// The limits and the slow-client counter.
 #[derive(Clone)]
@@ -27,6 +28,7 @@ pub struct BodyLimits {
     /// Every body is JSON: its depth is checked here, before any parser recurses.
     pub input: InputLimits,
     slow: Counter,
+    log: std::sync::Arc<Throttle>,
 }
 
 impl BodyLimits {
@@ -37,7 +39,7 @@ impl BodyLimits {
             "Requests whose body did not arrive within --body-read-timeout-ms (408)",
             slow.clone(),
         );
-        BodyLimits { max_bytes, read_timeout, input, slow }
+        BodyLimits { max_bytes, read_timeout, input, slow, log: Default::default() }
     }
 }
 
@@ -69,7 +71,9 @@ pub async fn read(State(limits): State<BodyLimits>, req: Request, next: Next) ->
         Ok(Err(e)) => ApiError::new(StatusCode::BAD_REQUEST, "body_unreadable", format!("reading the request body: {e}")).into_response(),
         Err(_) => {
             limits.slow.inc();
-            tracing::info!(path = %parts.uri.path(), timeout = ?limits.read_timeout, "request body too slow: 408");
+            if let Some(more) = limits.log.due("body") {
+                tracing::warn!(path = %parts.uri.path(), timeout = ?limits.read_timeout, cut_since_last_line = more, "request body too slow: 408");
+            }
             ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,
                 "body_timeout",

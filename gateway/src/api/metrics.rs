@@ -7,6 +7,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use crate::log_throttle::Throttle;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabel {
     reason: &'static str,
@@ -22,11 +24,13 @@ struct SourceLabel {
 pub struct ApiMetrics {
     alerts_refused: Family<ReasonLabel, Counter>,
     run_age: Family<SourceLabel, Gauge>,
+    /// One log line a minute per kind of refusal (crate::log_throttle).
+    pub log: std::sync::Arc<Throttle>,
 }
 
 impl ApiMetrics {
     pub fn new(registry: &mut Registry) -> Self {
-        let m = ApiMetrics { alerts_refused: Family::default(), run_age: Family::default() };
+        let m = ApiMetrics { alerts_refused: Family::default(), run_age: Family::default(), log: Default::default() };
         registry.register(
             "firebreak_alerts_refused",
             "Webhooks refused for their content (Alertmanager drops a notification answered 4xx), by error code",

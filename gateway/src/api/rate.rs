@@ -30,6 +30,7 @@ use prometheus_client::registry::Registry;
 
 use super::errors::ApiError;
 use crate::auth::Principal;
+use crate::log_throttle::Throttle;
 
 /// A sustained rate and the burst allowed above it. Written `PER_MINUTE[:BURST]` in flags
 /// (`600:120`), or `off`.
@@ -155,6 +156,7 @@ pub struct RouteRate {
     class: RouteClass,
     rate: Option<(Rate, Arc<Keyed>)>,
     refused: Family<RefusedLabel, Counter>,
+    log: Arc<Throttle>,
 }
 
 /// The limiters of all route classes, built once: routes of one class share one
@@ -172,6 +174,7 @@ impl Rates {
             "Requests refused by the per-source rate limit, by route class and source",
             refused.clone(),
         );
+        let log = Arc::new(Throttle::default());
         let routes = RouteClass::ALL
             .into_iter()
             .map(|class| {
@@ -181,7 +184,7 @@ impl Rates {
                     let quota = Quota::per_minute(per).allow_burst(burst);
                     (r, Arc::new(RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>()))
                 });
-                RouteRate { class, rate, refused: refused.clone() }
+                RouteRate { class, rate, refused: refused.clone(), log: log.clone() }
             })
             .collect();
         Rates { routes }
@@ -215,7 +218,9 @@ pub async fn limit(State(route): State<RouteRate>, req: Request, next: Next) -> 
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             let wait = Duration::from_secs(wait.as_secs_f64().ceil() as u64).max(Duration::from_secs(1));
             route.refused.get_or_create(&RefusedLabel { route: route.class.as_str(), source: source.clone() }).inc();
-            tracing::debug!(%source, route = route.class.as_str(), ?wait, "rate limited");
+            if let Some(more) = route.log.due(&format!("{}/{source}", route.class.as_str())) {
+                tracing::warn!(%source, route = route.class.as_str(), ?wait, refused_since_last_line = more, "source over its request rate: refusing");
+            }
             // Alertmanager retries 5xx only (see the module docs).
             let status =
                 if route.class == RouteClass::Alerts { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::TOO_MANY_REQUESTS };

@@ -17,6 +17,7 @@ use prometheus_client::registry::Registry;
 use tokio::sync::Semaphore;
 
 use super::errors::ApiError;
+use crate::log_throttle::Throttle;
 
 /// The permits and their metrics.
 #[derive(Clone)]
@@ -25,12 +26,13 @@ pub struct Shed {
     limit: usize,
     in_flight: Gauge,
     shed: Counter,
+    log: Arc<Throttle>,
 }
 
 impl Shed {
     pub fn new(limit: usize, registry: &mut Registry) -> Self {
         let limit = limit.max(1);
-        let s = Shed { permits: Arc::new(Semaphore::new(limit)), limit, in_flight: Gauge::default(), shed: Counter::default() };
+        let s = Shed { permits: Arc::new(Semaphore::new(limit)), limit, in_flight: Gauge::default(), shed: Counter::default(), log: Arc::new(Throttle::default()) };
         registry.register("firebreak_http_in_flight_requests", "API requests in flight", s.in_flight.clone());
         registry.register("firebreak_http_shed", "API requests refused because --max-concurrent-requests were in flight", s.shed.clone());
         s
@@ -41,7 +43,9 @@ impl Shed {
 pub async fn limit(State(shed): State<Shed>, req: Request, next: Next) -> Response {
     let Ok(_permit) = shed.permits.clone().try_acquire_owned() else {
         shed.shed.inc();
-        tracing::debug!(limit = shed.limit, "request shed: too many in flight");
+        if let Some(more) = shed.log.due("shed") {
+            tracing::warn!(limit = shed.limit, shed_since_last_line = more, "requests shed: --max-concurrent-requests in flight");
+        }
         return ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "too_many_requests_in_flight",

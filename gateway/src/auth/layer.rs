@@ -18,6 +18,7 @@ use prometheus_client::registry::Registry;
 
 use super::tokens::{Principal, Scope, Tokens};
 use crate::api::errors::ApiError;
+use crate::log_throttle::Throttle;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DeniedLabel {
@@ -29,6 +30,7 @@ struct DeniedLabel {
 pub struct AuthState {
     tokens: Arc<Tokens>,
     denied: Family<DeniedLabel, Counter>,
+    log: Arc<Throttle>,
 }
 
 impl AuthState {
@@ -39,7 +41,7 @@ impl AuthState {
             "Requests refused by authentication, by reason (missing, invalid, scope)",
             denied.clone(),
         );
-        AuthState { tokens, denied }
+        AuthState { tokens, denied, log: Default::default() }
     }
 
     /// Who is asking, or the refusal to send.
@@ -49,6 +51,9 @@ impl AuthState {
         }
         let deny = |reason: &'static str, status: StatusCode, detail: String| {
             self.denied.get_or_create(&DeniedLabel { reason }).inc();
+            if let Some(more) = self.log.due(reason) {
+                tracing::warn!(reason, path = %req.uri().path(), denied_since_last_line = more, "request refused by authentication");
+            }
             ApiError::new(status, if status == StatusCode::FORBIDDEN { "forbidden" } else { "unauthorized" }, detail)
         };
         let Some(header) = req.headers().get(AUTHORIZATION) else {
