@@ -110,6 +110,8 @@ pub struct Pressure {
     level: Arc<AtomicU8>,
     /// Worst `some avg10` seen at the last sample, ×100, for messages.
     worst: Arc<Gauge>,
+    /// PSI could not be read: the level comes from queue latency.
+    fallback: Arc<std::sync::atomic::AtomicBool>,
     level_gauge: Gauge,
     psi: Family<SourceLabel, Gauge>,
 }
@@ -120,6 +122,7 @@ impl Pressure {
             cfg: Arc::new(cfg),
             level: Arc::new(AtomicU8::new(Level::Normal as u8)),
             worst: Arc::new(Gauge::default()),
+            fallback: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             level_gauge: Gauge::default(),
             psi: Family::default(),
         };
@@ -144,7 +147,13 @@ impl Pressure {
             Class::Alert => level >= Level::AlertPaused,
             Class::Bulk => level >= Level::BulkPaused,
         };
-        paused.then(|| format!("node pressure {}% (some avg10)", self.worst.get() as f64 / 100.0))
+        paused.then(|| {
+            if self.fallback.load(Ordering::Relaxed) {
+                format!("queries or alerts waited over {:?} for the embedder (PSI unavailable)", self.cfg.fallback_wait)
+            } else {
+                format!("node pressure {}% (some avg10)", self.worst.get() as f64 / 100.0)
+            }
+        })
     }
 
     fn set(&self, level: Level, worst: f64) {
@@ -190,8 +199,12 @@ impl Pressure {
         let mut said_fallback = false;
         loop {
             match self.sample() {
-                Some(worst) => self.set(self.level_for(worst), worst),
+                Some(worst) => {
+                    self.fallback.store(false, Ordering::Relaxed);
+                    self.set(self.level_for(worst), worst)
+                }
                 None => {
+                    self.fallback.store(true, Ordering::Relaxed);
                     if !said_fallback {
                         tracing::warn!(sources = ?self.cfg.sources, "PSI unavailable: the pressure guard falls back to queue latency (bulk pauses while alerts or queries wait)");
                         said_fallback = true;

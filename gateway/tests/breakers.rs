@@ -164,6 +164,9 @@ async fn a_database_outage_opens_the_store_breaker_and_service_resumes_by_itself
     let (s, v) = post(&url, "/v1/alerts", alert("b")).await;
     assert_eq!(s, 503, "{v}");
     assert!(v["detail"].as_str().unwrap().contains("circuit breaker open"), "{v}");
+    let docs = json!({"source": "chat", "run_id": "r1", "documents": [{"id": "d", "text": "hello"}]}).to_string();
+    let (s, v) = post(&url, "/v1/ingest", docs).await;
+    assert_eq!((s, v["error"].as_str()), (503, Some("store_unavailable")), "ingest too: {v}");
     assert_eq!(reqwest::get(format!("{url}/readyz")).await.unwrap().status(), 503);
     let status: Value = reqwest::get(format!("{url}/v1/status")).await.unwrap().json().await.unwrap();
     assert_eq!(status["breakers"]["store"], "open", "{status}");
