@@ -116,7 +116,16 @@ impl Storm {
     /// during a storm, a firing occurrence whose text was already embedded this storm.
     pub fn holds(&self, hook: &Webhook, holds: &mut [Option<Hold>]) {
         let now = Instant::now();
-        self.inner.arrivals.lock().unwrap_or_else(|p| p.into_inner()).push_back((now, hook.alerts.len() as u64));
+        {
+            // One entry per tenth of the window at most: the window's memory stays a few
+            // dozen entries however many webhooks arrive.
+            let mut a = self.inner.arrivals.lock().unwrap_or_else(|p| p.into_inner());
+            let n = hook.alerts.len() as u64;
+            match a.back_mut() {
+                Some((t, count)) if now.duration_since(*t) < self.inner.window / 10 => *count += n,
+                _ => a.push_back((now, n)),
+            }
+        }
         if !self.update(now) {
             return;
         }
