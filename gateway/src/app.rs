@@ -23,7 +23,7 @@ use crate::index::guarded::Guarded as GuardedIndex;
 use crate::store::guarded::Guarded as GuardedStore;
 use crate::api::{router, ApiLimits, ApiMetrics, ApiState, BodyLimits, Rates};
 use crate::auth::{AuthState, Tokens};
-use crate::chunking::{ChunkPolicy, Segmenter};
+use crate::chunking::{self, ChunkPolicy, Segmenter};
 use crate::embedding::in_process::InProcess;
 use crate::embedding::remote::{Remote, RemoteConfig};
 use crate::embedding::EmbedBackend;
@@ -229,13 +229,13 @@ impl Gateway {
             EmbedderChoice::InProcess(engine) => {
                 let e = Embedder::start(engine.clone(), &mut registry)
                     .with_context(|| format!("starting the embedder from {}", engine.model_dir.display()))?;
-                let seg = Segmenter::Tokenizer(e.tokenizer().clone());
+                let seg = chunking::by_model(e.tokenizer().clone());
                 let max_seq = e.model().max_seq_length;
                 (Arc::new(InProcess::new(e)), seg, max_seq)
             }
             EmbedderChoice::Remote { cfg: rc, tokenizer, max_seq_length } => {
                 let seg = match tokenizer {
-                    Some(p) => Segmenter::Tokenizer(Arc::new(
+                    Some(p) => chunking::by_model(Arc::new(
                         TextTokenizer::load(p, *max_seq_length, usize::MAX, usize::MAX)
                             .with_context(|| format!("loading tokenizer {}", p.display()))?,
                     )),

@@ -9,7 +9,6 @@
 //! the node safe are listed, with their defaults, in `docs/protection.md`.
 
 pub mod admission;
-pub mod alertmanager;
 pub mod api;
 pub mod app;
 pub mod auth;
@@ -17,6 +16,7 @@ pub mod breaker;
 pub mod budget;
 pub mod chunking;
 pub mod clock;
+pub use firebreak_intake::alertmanager;
 pub mod embedding;
 pub mod hashing;
 pub mod index;

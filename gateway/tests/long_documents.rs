@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use firebreak_gateway::app::{EmbedderChoice, Gateway, GatewayConfig};
-use firebreak_gateway::chunking::{ChunkPolicy, Segmenter};
+use firebreak_gateway::chunking::{by_model, ChunkPolicy};
 use firebreak_gateway::clock::now_millis;
 use firebreak_gateway::store::NewDocument;
 use serde_json::json;
@@ -44,7 +44,7 @@ async fn long_documents_are_chunked_indexed_and_shrink_cleanly() {
     .unwrap();
     let tok = std::sync::Arc::new(tok);
     let policy = ChunkPolicy::for_model(256);
-    let chunks = Segmenter::Tokenizer(tok.clone()).chunk(&text, policy);
+    let chunks = by_model(tok.clone()).chunk(&text, policy);
     assert!(chunks.chunks.len() >= 6, "{} chunks", chunks.chunks.len());
     for c in &chunks.chunks {
         let n = tok.token_spans(c).unwrap().len();

@@ -7,8 +7,8 @@ mod common;
 use std::sync::{Arc, OnceLock};
 
 use firebreak_gateway::alertmanager::Webhook;
-use firebreak_gateway::api::input::{json_depth, InputLimits};
-use firebreak_gateway::chunking::{ChunkPolicy, Segmenter};
+use firebreak_gateway::chunking::{by_model, ChunkPolicy, Segmenter};
+use firebreak_intake::shape::{json_depth, InputLimits};
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -136,7 +136,7 @@ proptest! {
     fn token_chunks_fit_the_model_for_any_unicode(text in "\\PC{0,600}", max_tokens in 8usize..64) {
         let tok = tokenizer();
         let policy = ChunkPolicy { max_tokens, overlap: max_tokens / 8, max_chunks: 1000 };
-        let c = Segmenter::Tokenizer(tok.clone()).chunk(&text, policy);
+        let c = by_model(tok.clone()).chunk(&text, policy);
         for ch in &c.chunks {
             if c.chunks.len() > 1 {
                 prop_assert!(tok.token_spans(ch).unwrap().len() <= max_tokens);

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::Json;
 use firebreak_embedder::http::error::json_body_with_raw;
 
-use super::errors::{store_error, ApiError};
+use super::errors::{rejected, store_error, ApiError};
 use super::ApiState;
 use crate::alertmanager::Webhook;
 use crate::auth::Caller;
@@ -34,7 +34,7 @@ pub async fn receive(
         }
         e
     };
-    state.limits.input.check_webhook(&hook).map_err(refuse)?;
+    state.limits.input.check_webhook(&hook).map_err(|r| refuse(rejected(r)))?;
     let mut holds = state.self_alerts.holds(&hook);
     state.storm.holds(&hook, &mut holds);
     let raw = String::from_utf8_lossy(&raw);

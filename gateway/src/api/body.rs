@@ -16,8 +16,8 @@ use http_body_util::LengthLimitError;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 
-use super::errors::ApiError;
-use super::input::InputLimits;
+use super::errors::{rejected, ApiError};
+use super::InputLimits;
 use crate::log_throttle::Throttle;
 
 /// The limits and the slow-client counter.
@@ -60,7 +60,7 @@ pub async fn read(State(limits): State<BodyLimits>, req: Request, next: Next) ->
     match tokio::time::timeout(limits.read_timeout, axum::body::to_bytes(body, limits.max_bytes)).await {
         Ok(Ok(bytes)) => match limits.input.check_depth(&bytes) {
             Ok(()) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
-            Err(e) => e.into_response(),
+            Err(r) => rejected(r).into_response(),
         },
         Ok(Err(e)) if too_large(&e) => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

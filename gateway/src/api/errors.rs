@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 pub use firebreak_embedder::http::error::ApiError;
+use firebreak_intake::Rejection;
 
 use crate::embedding::EmbedFailure;
 use crate::index::IndexError;
@@ -75,6 +76,12 @@ pub fn embed_error(e: EmbedFailure) -> ApiError {
 /// Unknown paths get the same JSON error shape as everything else.
 pub async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no route for {}", uri.path()))
+}
+
+/// A refusal of the request's content as its JSON error answer.
+pub fn rejected(r: Rejection) -> ApiError {
+    let status = StatusCode::from_u16(r.status.code()).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+    ApiError::new(status, r.error, r.detail)
 }
 
 /// A 422 for a request that parsed but makes no sense.

@@ -6,39 +6,14 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use firebreak_embedder::http::error::json_body;
-use serde::Deserialize;
+use firebreak_intake::ingest::{IngestBatch, IngestRequest, SHAPE};
 
-use super::errors::{store_error, ApiError};
+use super::errors::{rejected, store_error, ApiError};
 use super::ApiState;
 use crate::admission::Refusal;
 use crate::auth::Caller;
-use crate::clock::{now_millis, parse_rfc3339, Millis};
-use crate::store::{IngestOutcome, NewDocument};
-
-/// A batch of documents from the ingest client.
-#[derive(Deserialize, utoipa::ToSchema)]
-pub struct IngestRequest {
-    source: String,
-    run_id: String,
-    documents: Vec<DocumentIn>,
-}
-
-/// One document; `updated_at` is RFC 3339.
-#[derive(Deserialize, utoipa::ToSchema)]
-pub struct DocumentIn {
-    id: String,
-    text: String,
-    #[serde(default)]
-    title: Option<String>,
-    #[serde(default)]
-    metadata: Option<serde_json::Value>,
-    #[serde(default)]
-    updated_at: Option<String>,
-}
-
-fn invalid(detail: String) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_document", detail)
-}
+use crate::clock::{now_millis, Millis};
+use crate::store::IngestOutcome;
 
 /// Validates and stores one batch; 202 once committed (embedding follows later).
 #[utoipa::path(post, path = "/v1/ingest", tag = "intake", request_body = IngestRequest,
@@ -76,51 +51,14 @@ pub async fn receive(
         };
         return Err(e.retry_after(wait));
     }
-    let req: IngestRequest = json_body(
-        body,
-        state.limits.max_body_bytes,
-        "{\"source\", \"run_id\", \"documents\": [{\"id\", \"text\", \"title\"?, \"metadata\"?, \"updated_at\"?}]}",
-    )?;
-    if req.source.trim().is_empty() || req.run_id.trim().is_empty() {
-        return Err(invalid("source and run_id must not be empty".into()));
-    }
-    if req.documents.len() > state.limits.max_documents_per_ingest {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_many_documents",
-            format!("{} documents; send at most {} per call", req.documents.len(), state.limits.max_documents_per_ingest),
-        ));
-    }
-    let docs = req
-        .documents
-        .into_iter()
-        .enumerate()
-        .map(|(i, d)| {
-            if d.id.trim().is_empty() {
-                return Err(invalid(format!("document {i}: empty id")));
-            }
-            if d.text.trim().is_empty() {
-                return Err(invalid(format!("document {i} ({}): empty text", d.id)));
-            }
-            let metadata = d.metadata.unwrap_or_else(|| serde_json::json!({}));
-            if !metadata.is_object() {
-                return Err(invalid(format!("document {i} ({}): metadata must be a JSON object", d.id)));
-            }
-            let updated_at = match d.updated_at.as_deref() {
-                None => None,
-                Some(s) => Some(
-                    parse_rfc3339(s).ok_or_else(|| invalid(format!("document {i} ({}): updated_at {s:?} is not RFC 3339", d.id)))?,
-                ),
-            };
-            Ok(NewDocument { external_id: d.id, title: d.title, text: d.text, metadata, updated_at })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let req: IngestRequest = json_body(body, state.limits.max_body_bytes, SHAPE)?;
+    let IngestBatch { source, run_id, documents } = req.validate(state.limits.max_documents_per_ingest).map_err(rejected)?;
     let now = now_millis();
-    check_run_age(&state, &req.source, &req.run_id, now).await?;
-    let outcome = state.store.ingest(&caller, &req.source, &req.run_id, &docs, now).await.map_err(store_error)?;
+    check_run_age(&state, &source, &run_id, now).await?;
+    let outcome = state.store.ingest(&caller, &source, &run_id, &documents, now).await.map_err(store_error)?;
     state.wake.notify_one();
     tracing::info!(
-        source = %req.source, run_id = %req.run_id, accepted = outcome.accepted,
+        %source, %run_id, accepted = outcome.accepted,
         unchanged = outcome.unchanged, "documents stored"
     );
     Ok((StatusCode::ACCEPTED, Json(outcome)))

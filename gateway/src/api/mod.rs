@@ -8,7 +8,6 @@ pub mod embeddings;
 pub mod errors;
 pub mod incidents;
 pub mod ingest;
-pub mod input;
 pub mod metrics;
 pub mod openapi;
 pub mod probes;
@@ -30,7 +29,7 @@ use tokio::sync::Notify;
 use crate::admission::Admission;
 use crate::auth::{require, AuthState, Scope};
 pub use body::BodyLimits;
-pub use input::InputLimits;
+pub use firebreak_intake::shape::InputLimits;
 pub use metrics::ApiMetrics;
 pub use rate::{Rate, RateLimits, RouteClass, Rates};
 

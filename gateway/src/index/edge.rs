@@ -18,7 +18,7 @@ use qdrant_edge::{
     UpdateOperation, VectorInternal, VectorPersisted, VectorStructPersisted, WithPayloadInterface, WithVector,
 };
 
-use super::filter::{chunks_from, to_qdrant_json, Cond};
+use super::filter::{chunks_from, conditions, to_qdrant_json, Cond};
 use super::{Hit, IndexError, IndexFilter, IndexPoint, IndexResult, PointPayload, Probe, VectorIndex, DENSE, KEYWORDS};
 use crate::store::JobKind;
 
@@ -150,7 +150,7 @@ impl VectorIndex for EdgeIndex {
         let request = QueryRequest {
             prefetches: Vec::new(),
             query: Some(ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery { query, using: Some(using.to_owned()) }))),
-            filter: filter(&f.conditions())?,
+            filter: filter(&conditions(f))?,
             score_threshold: None,
             limit,
             offset: 0,

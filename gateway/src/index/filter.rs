@@ -4,20 +4,11 @@
 
 use serde_json::{json, Value};
 
-use crate::clock::Millis;
 use crate::store::JobKind;
 
-/// Conditions on the payload; every set field must match.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct IndexFilter {
-    /// Kinds to return; empty means all.
-    pub kinds: Vec<JobKind>,
-    pub source: Option<String>,
-    pub namespace: Option<String>,
-    pub alertname: Option<String>,
-    /// Only points whose `time` is at or after this.
-    pub since: Option<Millis>,
-}
+/// Conditions on the payload; every set field must match. The search request's filter,
+/// checked in `firebreak_intake::search`, is the index's filter as it is.
+pub use firebreak_intake::search::SearchFilter as IndexFilter;
 
 /// One condition, the common form both backends translate.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,23 +21,21 @@ pub enum Cond {
     AtLeast { key: &'static str, value: i64 },
 }
 
-impl IndexFilter {
-    /// The filter as a list of conditions that must all hold.
-    pub fn conditions(&self) -> Vec<Cond> {
-        let mut c = Vec::new();
-        if !self.kinds.is_empty() {
-            c.push(Cond::Keyword { key: "kind", values: self.kinds.iter().map(|k| k.as_str().to_owned()).collect() });
-        }
-        for (key, v) in [("source", &self.source), ("namespace", &self.namespace), ("alertname", &self.alertname)] {
-            if let Some(v) = v {
-                c.push(Cond::Keyword { key, values: vec![v.clone()] });
-            }
-        }
-        if let Some(since) = self.since {
-            c.push(Cond::AtLeast { key: "time", value: since });
-        }
-        c
+/// The filter as a list of conditions that must all hold.
+pub fn conditions(f: &IndexFilter) -> Vec<Cond> {
+    let mut c = Vec::new();
+    if !f.kinds.is_empty() {
+        c.push(Cond::Keyword { key: "kind", values: f.kinds.iter().map(|k| k.as_str().to_owned()).collect() });
     }
+    for (key, v) in [("source", &f.source), ("namespace", &f.namespace), ("alertname", &f.alertname)] {
+        if let Some(v) = v {
+            c.push(Cond::Keyword { key, values: vec![v.clone()] });
+        }
+    }
+    if let Some(since) = f.since {
+        c.push(Cond::AtLeast { key: "time", value: since });
+    }
+    c
 }
 
 /// The points of one target from chunk `from` on.
@@ -81,7 +70,7 @@ mod tests {
 
     #[test]
     fn empty_filter_is_none() {
-        assert_eq!(to_qdrant_json(&IndexFilter::default().conditions()), None);
+        assert_eq!(to_qdrant_json(&conditions(&IndexFilter::default())), None);
     }
 
     #[test]
@@ -93,7 +82,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            to_qdrant_json(&f.conditions()).unwrap(),
+            to_qdrant_json(&conditions(&f)).unwrap(),
             json!({"must": [
                 {"key": "kind", "match": {"any": ["incident", "document"]}},
                 {"key": "namespace", "match": {"value": "mail"}},

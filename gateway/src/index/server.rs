@@ -16,7 +16,7 @@ use qdrant_client::qdrant::{
 };
 use qdrant_client::{Payload, Qdrant};
 
-use super::filter::{chunks_from, Cond};
+use super::filter::{chunks_from, conditions, Cond};
 use super::{Hit, IndexError, IndexFilter, IndexPoint, IndexResult, PointPayload, Probe, VectorIndex, DENSE, KEYWORDS};
 use crate::store::JobKind;
 
@@ -120,7 +120,7 @@ impl VectorIndex for ServerIndex {
             Probe::Keywords(v) => (VectorInput::new_sparse(v.indices, v.values), KEYWORDS),
         };
         let mut q = QueryPointsBuilder::new(&self.collection).query(query).using(using).limit(limit as u64).with_payload(true);
-        if let Some(f) = filter(&f.conditions()) {
+        if let Some(f) = filter(&conditions(f)) {
             q = q.filter(f);
         }
         let res = self.client.query(q).await.map_err(unavailable)?;

@@ -12,7 +12,7 @@ pub mod fusion;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::embedding::Class;
 use crate::index::{IndexError, IndexFilter, Keywords, Probe, VectorIndex};
@@ -20,16 +20,8 @@ use crate::scheduler::Scheduler;
 use crate::store::{Document, Incident, IncidentSummary, JobKind, SqlStore, StoreError};
 use fusion::Ranked;
 
-/// How to rank.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// Dense and keyword rankings fused by RRF.
-    #[default]
-    Hybrid,
-    Dense,
-    Keyword,
-}
+/// How to rank (the request names it).
+pub use firebreak_intake::search::Mode;
 
 /// A search, validated.
 #[derive(Debug, Clone)]

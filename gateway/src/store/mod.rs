@@ -17,7 +17,7 @@ pub mod sql;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::alertmanager::Webhook;
 use crate::clock::Millis;
@@ -99,16 +99,8 @@ impl Hold {
     }
 }
 
-/// A document as the ingest client sends it.
-#[derive(Debug, Clone)]
-pub struct NewDocument {
-    pub external_id: String,
-    pub title: Option<String>,
-    pub text: String,
-    /// JSON object, stored as given.
-    pub metadata: serde_json::Value,
-    pub updated_at: Option<Millis>,
-}
+/// A document as the ingest client sends it, checked.
+pub use firebreak_intake::ingest::NewDocument;
 
 /// What an ingest call did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -130,29 +122,7 @@ pub struct IngestRun {
 }
 
 /// What an embedding job embeds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum JobKind {
-    Incident,
-    Document,
-}
-
-impl JobKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobKind::Incident => "incident",
-            JobKind::Document => "document",
-        }
-    }
-
-    fn parse(s: &str) -> StoreResult<Self> {
-        match s {
-            "incident" => Ok(JobKind::Incident),
-            "document" => Ok(JobKind::Document),
-            other => Err(StoreError::Database(format!("unknown job kind {other:?}"))),
-        }
-    }
-}
+pub use firebreak_intake::kind::JobKind;
 
 /// Scheduling class of a job, stored as a number: lower runs first.
 pub const PRIORITY_ALERT: i64 = 1;

@@ -161,7 +161,10 @@ fn summary_from_row(r: &AnyRow) -> StoreResult<IncidentSummary> {
 fn job_from_row(row: &AnyRow) -> StoreResult<Job> {
     Ok(Job {
         id: row.try_get("id")?,
-        kind: JobKind::parse(&row.try_get::<String, _>("kind")?)?,
+        kind: {
+            let kind: String = row.try_get("kind")?;
+            JobKind::parse(&kind).ok_or_else(|| StoreError::Database(format!("unknown job kind {kind:?}")))?
+        },
         target_id: row.try_get("target_id")?,
         priority: row.try_get("priority")?,
         attempts: row.try_get("attempts")?,

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::clock::{parse_rfc3339, Millis};
+use crate::time::{parse_rfc3339, Millis};
 
 /// Label or annotation set. Ordered, so the stored JSON and the hashes are stable.
 pub type KeyValues = BTreeMap<String, String>;

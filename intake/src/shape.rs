@@ -6,10 +6,8 @@
 //! or broken sender from making one request cost megabytes of rows and rendering, and
 //! each refusal is logged and counted so a misconfigured sender is found at once.
 
-use axum::http::StatusCode;
-
-use super::errors::ApiError;
 use crate::alertmanager::{KeyValues, Webhook};
+use crate::rejection::{Rejection, Status};
 
 /// Content limits (each has a flag and `FIREBREAK_*` variable in the binary).
 #[derive(Debug, Clone, Copy)]
@@ -69,11 +67,11 @@ pub fn json_depth(body: &[u8]) -> usize {
 
 impl InputLimits {
     /// 422 when `body` nests deeper than allowed.
-    pub fn check_depth(&self, body: &[u8]) -> Result<(), ApiError> {
+    pub fn check_depth(&self, body: &[u8]) -> Result<(), Rejection> {
         let depth = json_depth(body);
         if depth > self.max_json_depth {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
+            return Err(Rejection::new(
+                Status::Unprocessable,
                 "json_too_deep",
                 format!("JSON nests {depth} levels deep; at most {} allowed", self.max_json_depth),
             ));
@@ -82,10 +80,10 @@ impl InputLimits {
     }
 
     /// Refuses a webhook beyond the alert, label and size limits.
-    pub fn check_webhook(&self, hook: &Webhook) -> Result<(), ApiError> {
+    pub fn check_webhook(&self, hook: &Webhook) -> Result<(), Rejection> {
         if hook.alerts.len() > self.max_alerts_per_webhook {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
+            return Err(Rejection::new(
+                Status::TooLarge,
                 "too_many_alerts",
                 format!(
                     "{} alerts in one notification; at most {} (set max_alerts in Alertmanager's webhook_config)",
@@ -101,8 +99,8 @@ impl InputLimits {
         Ok(())
     }
 
-    fn check_set(&self, set: &KeyValues, alert: usize, what: &str) -> Result<(), ApiError> {
-        let refuse = |detail: String| Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "label_limit", detail));
+    fn check_set(&self, set: &KeyValues, alert: usize, what: &str) -> Result<(), Rejection> {
+        let refuse = |detail: String| Err(Rejection::invalid("label_limit", detail));
         if set.len() > self.max_labels {
             return refuse(format!("alert {alert}: {} {what}; at most {}", set.len(), self.max_labels));
         }

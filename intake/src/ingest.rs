@@ -1,0 +1,97 @@
+//! The ingest batch (`POST /v1/ingest`) the CronJob client sends, and its checks: what
+//! passes here is a set of documents the store can take as they are.
+
+use serde::Deserialize;
+
+use crate::rejection::{Rejection, Status};
+use crate::time::{parse_rfc3339, Millis};
+
+/// The JSON shape, for error messages.
+pub const SHAPE: &str = "{\"source\", \"run_id\", \"documents\": [{\"id\", \"text\", \"title\"?, \"metadata\"?, \"updated_at\"?}]}";
+
+/// A batch of documents from the ingest client.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct IngestRequest {
+    source: String,
+    run_id: String,
+    documents: Vec<DocumentIn>,
+}
+
+/// One document; `updated_at` is RFC 3339.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct DocumentIn {
+    id: String,
+    text: String,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    metadata: Option<serde_json::Value>,
+    #[serde(default)]
+    updated_at: Option<String>,
+}
+
+/// A document as the store takes it.
+#[derive(Debug, Clone)]
+pub struct NewDocument {
+    pub external_id: String,
+    pub title: Option<String>,
+    pub text: String,
+    /// JSON object, stored as given.
+    pub metadata: serde_json::Value,
+    pub updated_at: Option<Millis>,
+}
+
+/// A checked batch.
+#[derive(Debug, Clone)]
+pub struct IngestBatch {
+    pub source: String,
+    pub run_id: String,
+    pub documents: Vec<NewDocument>,
+}
+
+fn invalid(detail: String) -> Rejection {
+    Rejection::invalid("invalid_document", detail)
+}
+
+impl IngestRequest {
+    /// Checks the batch: non-empty `source` and `run_id`, at most `max_documents` (413:
+    /// the client splits), and for each document an id, a text, an object as metadata and
+    /// an RFC 3339 `updated_at`. One bad document refuses the batch with its index, so the
+    /// client can say which one.
+    pub fn validate(self, max_documents: usize) -> Result<IngestBatch, Rejection> {
+        if self.source.trim().is_empty() || self.run_id.trim().is_empty() {
+            return Err(invalid("source and run_id must not be empty".into()));
+        }
+        if self.documents.len() > max_documents {
+            return Err(Rejection::new(
+                Status::TooLarge,
+                "too_many_documents",
+                format!("{} documents; send at most {max_documents} per call", self.documents.len()),
+            ));
+        }
+        let documents = self.documents.into_iter().enumerate().map(|(i, d)| d.validate(i)).collect::<Result<_, _>>()?;
+        Ok(IngestBatch { source: self.source, run_id: self.run_id, documents })
+    }
+}
+
+impl DocumentIn {
+    fn validate(self, i: usize) -> Result<NewDocument, Rejection> {
+        if self.id.trim().is_empty() {
+            return Err(invalid(format!("document {i}: empty id")));
+        }
+        if self.text.trim().is_empty() {
+            return Err(invalid(format!("document {i} ({}): empty text", self.id)));
+        }
+        let metadata = self.metadata.unwrap_or_else(|| serde_json::json!({}));
+        if !metadata.is_object() {
+            return Err(invalid(format!("document {i} ({}): metadata must be a JSON object", self.id)));
+        }
+        let updated_at = match self.updated_at.as_deref() {
+            None => None,
+            Some(s) => {
+                Some(parse_rfc3339(s).ok_or_else(|| invalid(format!("document {i} ({}): updated_at {s:?} is not RFC 3339", self.id)))?)
+            }
+        };
+        Ok(NewDocument { external_id: self.id, title: self.title, text: self.text, metadata, updated_at })
+    }
+}

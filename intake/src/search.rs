@@ -1,0 +1,122 @@
+//! The search request (`POST /v1/search`) and its checks: a text or an alert to look up,
+//! how many results, which kinds, which filters, which ranking.
+
+use serde::{Deserialize, Serialize};
+
+use crate::alert_text::alert_query;
+use crate::alertmanager::Alert;
+use crate::kind::JobKind;
+use crate::rejection::{Rejection, Status};
+use crate::time::{parse_rfc3339, Millis};
+
+/// The JSON shape, for error messages.
+pub const SHAPE: &str = "{\"query\": string | \"alert\": <Alertmanager alert>, \"k\"?, \"kinds\"?: [\"incident\"|\"document\"], \
+                         \"filter\"?: {\"source\"?, \"namespace\"?, \"alertname\"?, \"since\"?}, \"mode\"?: \"hybrid\"|\"dense\"|\"keyword\"}";
+
+/// How to rank.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Dense and keyword rankings fused by RRF.
+    #[default]
+    Hybrid,
+    Dense,
+    Keyword,
+}
+
+/// A search: exactly one of `query` or `alert`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchRequest {
+    #[serde(default)]
+    query: Option<String>,
+    #[serde(default)]
+    alert: Option<Alert>,
+    #[serde(default = "default_k")]
+    k: usize,
+    #[serde(default)]
+    kinds: Option<Vec<JobKind>>,
+    #[serde(default)]
+    filter: FilterIn,
+    #[serde(default)]
+    mode: Mode,
+}
+
+/// Payload filters; `since` is RFC 3339.
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FilterIn {
+    source: Option<String>,
+    namespace: Option<String>,
+    alertname: Option<String>,
+    /// RFC 3339.
+    since: Option<String>,
+}
+
+fn default_k() -> usize {
+    10
+}
+
+/// Limits on one search (each has a flag and `FIREBREAK_*` variable in the binary).
+#[derive(Debug, Clone, Copy)]
+pub struct SearchLimits {
+    /// Most results one search may ask for (422 beyond).
+    pub max_k: usize,
+    /// Largest query text in bytes (413 beyond): a query is a question, not a document.
+    pub max_query_bytes: usize,
+}
+
+/// Which stored items a search may return; empty or `None` means any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchFilter {
+    pub kinds: Vec<JobKind>,
+    pub source: Option<String>,
+    pub namespace: Option<String>,
+    pub alertname: Option<String>,
+    pub since: Option<Millis>,
+}
+
+/// A checked search: the text to look up (an alert already read as text).
+#[derive(Debug, Clone)]
+pub struct SearchInput {
+    pub text: String,
+    pub k: usize,
+    pub filter: SearchFilter,
+    pub mode: Mode,
+}
+
+impl SearchRequest {
+    /// Checks the request and reads an alert query as text.
+    pub fn validate(self, limits: SearchLimits) -> Result<SearchInput, Rejection> {
+        let text = match (self.query, self.alert) {
+            (Some(q), None) => q,
+            (None, Some(a)) => alert_query(&a),
+            _ => return Err(Rejection::invalid("bad_query", "give exactly one of \"query\" (text) or \"alert\" (an Alertmanager alert)")),
+        };
+        if text.trim().is_empty() {
+            return Err(Rejection::invalid("empty_query", "the query is empty"));
+        }
+        if text.len() > limits.max_query_bytes {
+            return Err(Rejection::new(
+                Status::TooLarge,
+                "query_too_large",
+                format!("the query is {} bytes; the limit is {}", text.len(), limits.max_query_bytes),
+            ));
+        }
+        if self.k == 0 || self.k > limits.max_k {
+            return Err(Rejection::invalid("bad_k", format!("k must be between 1 and {}", limits.max_k)));
+        }
+        let since = match self.filter.since.as_deref() {
+            None => None,
+            Some(s) => Some(parse_rfc3339(s).ok_or_else(|| Rejection::invalid("bad_since", format!("since {s:?} is not an RFC 3339 time")))?),
+        };
+        let filter = SearchFilter {
+            kinds: self.kinds.unwrap_or_default(),
+            source: self.filter.source,
+            namespace: self.filter.namespace,
+            alertname: self.filter.alertname,
+            since,
+        };
+        Ok(SearchInput { text, k: self.k, filter, mode: self.mode })
+    }
+}
