@@ -1,0 +1,22 @@
+//! Arbitrary bytes as a search request: whatever is accepted has a query of allowed size
+//! and a `k` in range.
+#![no_main]
+
+use firebreak_intake::search::{SearchLimits, SearchRequest};
+use libfuzzer_sys::fuzz_target;
+
+const LIMITS: SearchLimits = SearchLimits { max_k: 50, max_query_bytes: 256 };
+
+fuzz_target!(|body: &[u8]| {
+    if firebreak_fuzz::limits().check_depth(body).is_err() {
+        return;
+    }
+    let Ok(req) = serde_json::from_slice::<SearchRequest>(body) else { return };
+    match req.validate(LIMITS) {
+        Ok(s) => {
+            assert!(!s.text.trim().is_empty() && s.text.len() <= LIMITS.max_query_bytes);
+            assert!((1..=LIMITS.max_k).contains(&s.k));
+        }
+        Err(r) => assert!(!r.detail.is_empty()),
+    }
+});
