@@ -189,3 +189,92 @@ async fn a_database_outage_opens_the_store_breaker_and_service_resumes_by_itself
     assert!(m.contains(r#"firebreak_breaker_state{dependency="store"} 0"#), "{m}");
     assert!(m.contains(r#"firebreak_breaker_transitions_total{dependency="store",to="closed"}"#), "{m}");
 }
+
+/// Serves `gateway` until `stop` fires, then lets the router (and with it the gateway's
+/// shared state, the index shard included) go: for a test that restarts in-process.
+async fn serve_until(gateway: &Gateway, stop: tokio::sync::oneshot::Receiver<()>) -> (String, tokio::task::JoinHandle<()>) {
+    use firebreak_gateway::serve::{serve, ConnLimits};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let limits = ConnLimits { header_read_timeout: Duration::from_millis(500), grace: Duration::from_secs(1) };
+    let task = tokio::spawn(serve(listener, gateway.router(), limits, async move {
+        let _ = stop.await;
+    }));
+    (url, task)
+}
+
+/// Jobs not done yet (waiting or in progress), and jobs given up.
+async fn pending_and_failed(gw: &Gateway) -> (i64, i64) {
+    let b = gw.state.store.backlog(firebreak_gateway::clock::now_millis()).await.unwrap();
+    (b.pending + b.leased, b.failed)
+}
+
+/// The real qdrant-edge shard made "slow" by a threshold it cannot meet (as a stuck disk
+/// would make it): the index breaker opens, alerts are still stored (200) and their jobs
+/// wait without failing, and searches answer 503 at once. Then the index is usable again
+/// (the gateway restarts on the same data directory with the default threshold, as after
+/// the disk is fixed) and the waiting jobs back-fill the vectors: the alerts are found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_index_opens_its_breaker_and_vectors_are_back_filled_when_it_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = GatewayConfig::embedded(dir.path(), common::server::model_dir());
+    if let EmbedderChoice::InProcess(e) = &mut cfg.embedder {
+        e.cpu_threads = Some(1);
+    }
+    cfg.pressure = firebreak_gateway::pressure::PressureConfig::off(); // the node's load is not this test's subject
+    cfg.indexer.poll_interval = Duration::from_millis(50);
+    let mut slow = cfg.clone();
+    slow.breakers.index_slow_call = Duration::from_micros(1);
+    slow.breakers.failures = 2;
+    slow.breakers.open_min = Duration::from_secs(60);
+
+    let gw = Gateway::start(slow).await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let (url, server) = serve_until(&gw, stopped).await;
+    let alert = |fp: &str, summary: &str| common::webhook("firing", &[(fp, "NodeDiskFull", summary)]).1;
+    // Each indexed alert costs the index slow calls; the breaker opens after two.
+    let mut n = 0;
+    while !metrics(&url).await.contains(r#"firebreak_breaker_state{dependency="index"} 1"#) {
+        assert!(n < 5, "the index breaker never opened: {}", metrics(&url).await);
+        assert_eq!(post(&url, "/v1/alerts", alert(&format!("early{n}"), "disk filling up")).await.0, 200);
+        n += 1;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let waiting = ["etcd quorum lost during VLAN migration", "certificate for ingress expired at midnight"];
+    for (i, summary) in waiting.iter().enumerate() {
+        let (s, v) = post(&url, "/v1/alerts", alert(&format!("late{i}"), summary)).await;
+        assert_eq!(s, 200, "alerts are stored while the index is out: {v}");
+    }
+    wait_for_metric(&url, r#"firebreak_outbox_jobs_deferred_total{kind="incident"}"#).await;
+    let (pending, failed) = pending_and_failed(&gw).await;
+    assert!(pending >= 2 && failed == 0, "jobs wait, none fail: pending {pending}, failed {failed}");
+    let t = Instant::now();
+    let (s, v) = post(&url, "/v1/search", search("etcd quorum")).await;
+    assert_eq!((s, v["error"].as_str()), (503, Some("index_unavailable")), "{v}");
+    assert!(t.elapsed() < Duration::from_millis(500), "an open breaker answers at once: {:?}", t.elapsed());
+    let status: Value = reqwest::get(format!("{url}/v1/status")).await.unwrap().json().await.unwrap();
+    assert_eq!(status["breakers"]["index"], "open", "{status}");
+    let m = metrics(&url).await;
+    assert!(m.contains(r#"firebreak_breaker_slow_calls_total{dependency="index"}"#), "{m}");
+
+    // The index is usable again: same data directory, the default threshold.
+    let _ = stop.send(());
+    server.await.unwrap();
+    gw.shutdown(Duration::from_secs(2)).await;
+    let gw = Gateway::start(cfg).await.unwrap();
+    let (_stop, stopped) = tokio::sync::oneshot::channel();
+    let (url, _server) = serve_until(&gw, stopped).await;
+    // Deferred jobs come back after the dependency wait (10 s).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while pending_and_failed(&gw).await != (0, 0) {
+        assert!(Instant::now() < deadline, "the waiting jobs were never back-filled: {:?}", pending_and_failed(&gw).await);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for summary in waiting {
+        let (s, v) = post(&url, "/v1/search", json!({"query": summary, "mode": "dense", "k": 1}).to_string()).await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["degraded"], false, "{v}");
+        let hit = v["results"][0]["snippet"].as_str().unwrap_or_default();
+        assert!(hit.contains(summary), "{summary:?} is found once its vector is back-filled: {v}");
+    }
+}
