@@ -9,8 +9,9 @@
 //! the last refresh intervals): "come back when the excess has drained", so a
 //! well-behaved client waits about as long as the backlog needs, not a guessed second.
 //!
-//! Fed by the outbox worker's backlog refresh (one query per poll interval); the ingest
-//! handler only reads two atomics.
+//! Fed by the outbox worker's backlog refresh (one query per poll interval), and between
+//! refreshes by the ingest handler's own count of what it just stored, so a burst of calls
+//! inside one poll interval cannot overshoot the limit; the handler only touches atomics.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -129,6 +130,13 @@ impl Admission {
         }
     }
 
+    /// Counts `jobs` bulk jobs just stored, until the next refresh brings the true count.
+    pub fn admitted(&self, jobs: u64) {
+        let i = &self.inner;
+        let pending = i.pending_bulk.fetch_add(jobs as i64, Ordering::Relaxed) + jobs as i64;
+        i.pending_gauge.set(pending);
+    }
+
     /// Whether `source` may store more bulk work now; the wait to advise if not. Refused
     /// while the bulk backlog is full, or while the embedding budget that would pay for
     /// the documents is spent (storing them would only grow the backlog).
@@ -205,5 +213,16 @@ mod tests {
         let b = admission(100);
         b.observe_at(&backlog(500, 0), t);
         assert_eq!(b.admit_ingest("chat").unwrap_err().1, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn what_was_just_stored_counts_before_the_next_refresh() {
+        let a = admission(100);
+        a.observe_at(&backlog(90, 0), Instant::now());
+        assert!(a.admit_ingest("chat").is_ok());
+        a.admitted(10);
+        assert!(a.admit_ingest("chat").is_err(), "90 seen + 10 stored since reach the limit");
+        a.observe_at(&backlog(40, 60), Instant::now());
+        assert!(a.admit_ingest("chat").is_ok(), "the refresh brings the true count back");
     }
 }

@@ -56,6 +56,7 @@ pub async fn receive(
     let now = now_millis();
     check_run_age(&state, &source, &run_id, now).await?;
     let outcome = state.store.ingest(&caller, &source, &run_id, &documents, now).await.map_err(store_error)?;
+    state.admission.admitted(outcome.queued);
     state.wake.notify_one();
     tracing::info!(
         %source, %run_id, accepted = outcome.accepted,
