@@ -30,7 +30,7 @@ impl Cli {
     pub fn runtime_threads(&self) -> usize {
         match &self.command {
             Command::Serve(s) => s.runtime_threads.max(1),
-            Command::Migrate(_) => 1,
+            Command::Migrate(_) | Command::Ingest(_) => 1,
         }
     }
 }
@@ -41,6 +41,97 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Apply database migrations and exit.
     Migrate(StoreArgs),
+    /// Send documents to a gateway's /v1/ingest (the ingest CronJob): LibreChat exports
+    /// (.json), JSON Lines (.jsonl), Markdown and text files, RSS and Atom feeds.
+    Ingest(IngestArgs),
+}
+
+/// `firebreak ingest`. Exit status: 0 when every input was handled (bad documents are
+/// reported and skipped, not fatal), 3 when the run stopped early (deadline, or the
+/// gateway ended the run) with documents left, 2 when the gateway refuses this client.
+#[derive(Args)]
+pub struct IngestArgs {
+    /// Files or directories to read (directories are walked; unknown file types skipped).
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+    /// The gateway's base URL.
+    #[arg(long, env = "FIREBREAK_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// The documents' source name (e.g. librechat, wiki, status-page).
+    #[arg(long, env = "FIREBREAK_INGEST_SOURCE")]
+    pub source: String,
+    /// Bearer token with the ingest:write scope (prefer --token-file or the variable).
+    #[arg(long, env = "FIREBREAK_INGEST_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// File holding the bearer token (a mounted Secret).
+    #[arg(long, env = "FIREBREAK_INGEST_TOKEN_FILE", conflicts_with = "token")]
+    pub token_file: Option<PathBuf>,
+    /// State file: hashes of delivered documents, so the next run sends only changes and
+    /// a run cut short resumes. Without it every document is offered again each run.
+    #[arg(long, env = "FIREBREAK_INGEST_STATE")]
+    pub state: Option<PathBuf>,
+    /// The run stops cleanly after this long, whatever is left (30m, 1h, 90s).
+    #[arg(long, env = "FIREBREAK_INGEST_DEADLINE", default_value = "30m", value_parser = parse_duration)]
+    pub deadline: Duration,
+    /// Skip documents updated before this: an RFC 3339 time, or an age such as 7d.
+    #[arg(long, env = "FIREBREAK_INGEST_SINCE", value_parser = parse_since)]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// The run's id (default: SOURCE-<UTC time>); the gateway limits how long one run may last.
+    #[arg(long, env = "FIREBREAK_INGEST_RUN_ID")]
+    pub run_id: Option<String>,
+    /// Most documents per call (at most the gateway's --max-documents-per-ingest).
+    #[arg(long, env = "FIREBREAK_INGEST_BATCH_DOCUMENTS", default_value_t = 64)]
+    pub batch_documents: usize,
+    /// Most request bytes per call (below the gateway's --max-body-bytes).
+    #[arg(long, env = "FIREBREAK_INGEST_BATCH_BYTES", default_value_t = 1 << 20)]
+    pub batch_bytes: usize,
+    /// Input files larger than this are skipped and reported.
+    #[arg(long, env = "FIREBREAK_INGEST_MAX_FILE_BYTES", default_value_t = 64 << 20)]
+    pub max_file_bytes: u64,
+    /// Each call to the gateway gives up after this many seconds.
+    #[arg(long, env = "FIREBREAK_INGEST_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    firebreak_ingest::duration::parse(s).ok_or_else(|| format!("{s:?} is not a duration (30m, 1h30m, 90s)"))
+}
+
+fn parse_since(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    let age = parse_duration(s).map_err(|_| format!("{s:?} is neither an RFC 3339 time nor an age (7d, 12h)"))?;
+    Ok(chrono::Utc::now() - age)
+}
+
+impl IngestArgs {
+    /// The run's configuration; reads the token file.
+    pub fn config(&self) -> anyhow::Result<firebreak_ingest::IngestConfig> {
+        use std::io::IsTerminal;
+        let token = match (&self.token, &self.token_file) {
+            (Some(t), _) => Some(t.trim().to_owned()),
+            (None, Some(p)) => Some(
+                std::fs::read_to_string(p).map_err(|e| anyhow!("reading --token-file {}: {e}", p.display()))?.trim().to_owned(),
+            ),
+            (None, None) => None,
+        };
+        if self.source.trim().is_empty() {
+            bail!("--source must not be empty");
+        }
+        let mut cfg = firebreak_ingest::IngestConfig::new(&self.url, &self.source, self.inputs.clone());
+        cfg.token = token.filter(|t| !t.is_empty());
+        cfg.run_id = self.run_id.clone();
+        cfg.state = self.state.clone();
+        cfg.deadline = self.deadline;
+        cfg.since = self.since;
+        cfg.batch_documents = self.batch_documents.max(1);
+        cfg.batch_bytes = self.batch_bytes.max(1024);
+        cfg.max_file_bytes = self.max_file_bytes;
+        cfg.request_timeout = Duration::from_secs(self.request_timeout_secs.max(1));
+        cfg.interactive = std::io::stderr().is_terminal();
+        Ok(cfg)
+    }
 }
 
 #[derive(Args, Clone)]

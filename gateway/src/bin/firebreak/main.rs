@@ -1,5 +1,6 @@
 //! `firebreak`: the gateway. `serve` runs the HTTP API, the outbox worker and the
-//! embedding scheduler; `migrate` applies the schema and exits.
+//! embedding scheduler; `migrate` applies the schema and exits; `ingest` is the CronJob
+//! client that sends documents to a gateway (crate `firebreak-ingest`).
 //!
 //! With no flags but the model, `serve` runs the embedded default: SQLite and a
 //! qdrant-edge shard under `--data-dir`, the embedder in-process under its CPU budget.
@@ -14,7 +15,7 @@ use clap::Parser;
 use firebreak_gateway::app::{open_store, Gateway};
 use firebreak_gateway::serve::{self, ConnLimits};
 
-use cli::{Cli, Command, ServeArgs};
+use cli::{Cli, Command, IngestArgs, ServeArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -31,13 +32,14 @@ fn main() -> ExitCode {
     let result = rt.block_on(async move {
         match cli.command {
             Command::Migrate(args) => {
-                open_store(&args.data_dir, args.database_url.as_deref(), args.db_max_connections).await.map(|_| ())
+                open_store(&args.data_dir, args.database_url.as_deref(), args.db_max_connections).await.map(|_| ExitCode::SUCCESS)
             }
             Command::Serve(args) => serve(*args).await,
+            Command::Ingest(args) => ingest(args).await,
         }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("firebreak: {e:#}");
             ExitCode::from(2)
@@ -45,7 +47,30 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+/// Runs one ingest; the summary goes to stdout as one JSON line (for the CronJob's log
+/// and scripts), a sentence for people to stderr.
+async fn ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
+    let summary = firebreak_ingest::run(args.config()?).await?;
+    println!("{}", serde_json::to_string(&summary)?);
+    let c = &summary.counts;
+    let left = if summary.left_at_least { format!("at least {}", c.left) } else { c.left.to_string() };
+    match &summary.stopped {
+        None => eprintln!(
+            "firebreak ingest: run {} done: {} sent, {} unchanged, {} skipped, {} bad inputs, {} refused",
+            summary.run_id, c.sent, c.unchanged, c.skipped_delivered + c.skipped_since, c.bad_inputs, c.refused
+        ),
+        Some(why) => eprintln!(
+            "firebreak ingest: run {} STOPPED: {why}. Done: {} sent, {} unchanged. Left: {left} documents; the next run resumes them",
+            summary.run_id, c.sent, c.unchanged
+        ),
+    }
+    for e in &summary.errors {
+        eprintln!("  {e}");
+    }
+    Ok(if summary.finished() { ExitCode::SUCCESS } else { ExitCode::from(3) })
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let listen = args.listen;
     let grace = Duration::from_secs(args.shutdown_grace_secs);
     let header_read_timeout = Duration::from_millis(args.header_read_timeout_ms.max(100));
@@ -57,5 +82,5 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let limits = ConnLimits { header_read_timeout, grace };
     serve::serve(listener, gateway.router(), limits, firebreak_embedder::process::shutdown_signal()).await;
     gateway.shutdown(grace).await;
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
