@@ -8,10 +8,7 @@ use libfuzzer_sys::fuzz_target;
 const MAX_DOCUMENTS: usize = 8;
 
 fuzz_target!(|body: &[u8]| {
-    if firebreak_fuzz::limits().check_depth(body).is_err() {
-        return;
-    }
-    let Ok(req) = serde_json::from_slice::<IngestRequest>(body) else { return };
+    let Some(req) = firebreak_fuzz::parse::<IngestRequest>(body) else { return };
     match req.validate(MAX_DOCUMENTS) {
         Ok(batch) => {
             assert!(!batch.source.trim().is_empty() && !batch.run_id.trim().is_empty());

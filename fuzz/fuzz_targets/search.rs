@@ -8,10 +8,7 @@ use libfuzzer_sys::fuzz_target;
 const LIMITS: SearchLimits = SearchLimits { max_k: 50, max_query_bytes: 256 };
 
 fuzz_target!(|body: &[u8]| {
-    if firebreak_fuzz::limits().check_depth(body).is_err() {
-        return;
-    }
-    let Ok(req) = serde_json::from_slice::<SearchRequest>(body) else { return };
+    let Some(req) = firebreak_fuzz::parse::<SearchRequest>(body) else { return };
     match req.validate(LIMITS) {
         Ok(s) => {
             assert!(!s.text.trim().is_empty() && s.text.len() <= LIMITS.max_query_bytes);

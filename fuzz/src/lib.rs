@@ -15,6 +15,13 @@ pub fn limits() -> InputLimits {
     InputLimits { max_alerts_per_webhook: 8, max_labels: 8, max_label_name_bytes: 16, max_label_value_bytes: 64, ..InputLimits::default() }
 }
 
+/// `body` as the gateway takes it in: the depth scan first (the body middleware), then
+/// the JSON parse (the handler). `None` where either refuses it.
+pub fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Option<T> {
+    limits().check_depth(body).ok()?;
+    serde_json::from_slice(body).ok()
+}
+
 /// The model's tokenizer without truncation or padding, as the embedder loads it for the
 /// chunker (`TextTokenizer::token_spans`).
 pub struct ModelTokens(Tokenizer);

@@ -31,10 +31,7 @@ fn search(q: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_embedding_batches_open_the_breaker_and_search_goes_keyword_only() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = GatewayConfig::embedded(dir.path(), common::server::model_dir());
-    if let EmbedderChoice::InProcess(e) = &mut cfg.embedder {
-        e.cpu_threads = Some(1);
-    }
+    let mut cfg = common::one_core_gateway(dir.path());
     // No real batch finishes in a microsecond: every one is "slow".
     cfg.breakers.embed_slow_call = Duration::from_micros(1);
     cfg.breakers.failures = 2;
@@ -217,10 +214,7 @@ async fn pending_and_failed(gw: &Gateway) -> (i64, i64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_index_opens_its_breaker_and_vectors_are_back_filled_when_it_recovers() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = GatewayConfig::embedded(dir.path(), common::server::model_dir());
-    if let EmbedderChoice::InProcess(e) = &mut cfg.embedder {
-        e.cpu_threads = Some(1);
-    }
+    let mut cfg = common::one_core_gateway(dir.path());
     cfg.pressure = firebreak_gateway::pressure::PressureConfig::off(); // the node's load is not this test's subject
     cfg.indexer.poll_interval = Duration::from_millis(50);
     let mut slow = cfg.clone();

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use firebreak_gateway::app::{EmbedderChoice, Gateway, GatewayConfig};
+use firebreak_gateway::app::Gateway;
 use firebreak_gateway::chunking::{by_model, ChunkPolicy};
 use firebreak_gateway::clock::now_millis;
 use firebreak_gateway::store::NewDocument;
@@ -23,11 +23,8 @@ fn long_text(paragraphs: usize, ending: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_documents_are_chunked_indexed_and_shrink_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = GatewayConfig::embedded(dir.path(), common::server::model_dir());
+    let mut cfg = common::one_core_gateway(dir.path());
     cfg.pressure = firebreak_gateway::pressure::PressureConfig::off(); // the node's load is not this test's subject
-    if let EmbedderChoice::InProcess(e) = &mut cfg.embedder {
-        e.cpu_threads = Some(1);
-    }
     cfg.indexer.poll_interval = Duration::from_millis(50);
     let gw = Gateway::start(cfg).await.unwrap();
     let state = gw.state.clone();

@@ -23,10 +23,7 @@ async fn call(method: reqwest::Method, url: String, body: Option<String>) -> (u1
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_json_errors_and_embeddings_work() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = GatewayConfig::embedded(dir.path(), common::server::model_dir());
-    if let EmbedderChoice::InProcess(e) = &mut cfg.embedder {
-        e.cpu_threads = Some(1);
-    }
+    let cfg = common::one_core_gateway(dir.path());
     let (url, _gw) = common::serve_gateway(cfg).await;
     use reqwest::Method as M;
     let cases: Vec<(M, &str, Option<String>, u16, &str)> = vec![

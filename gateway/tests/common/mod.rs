@@ -26,6 +26,16 @@ pub async fn serve_router(gateway: firebreak_gateway::app::Gateway) -> (String, 
     (url, gateway)
 }
 
+/// The embedded default with the real model on one inference thread: tests share two
+/// cores, and one test's embedder must leave the other core to the rest.
+pub fn one_core_gateway(data_dir: &std::path::Path) -> firebreak_gateway::app::GatewayConfig {
+    let mut cfg = firebreak_gateway::app::GatewayConfig::embedded(data_dir, server::model_dir());
+    if let firebreak_gateway::app::EmbedderChoice::InProcess(e) = &mut cfg.embedder {
+        e.cpu_threads = Some(1);
+    }
+    cfg
+}
+
 /// An embedder where nothing listens: for tests of everything that must not need one.
 pub fn nowhere_embedder() -> firebreak_gateway::app::EmbedderChoice {
     use firebreak_gateway::embedding::remote::RemoteConfig;
