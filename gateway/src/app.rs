@@ -27,6 +27,7 @@ use crate::chunking::{self, ChunkPolicy, Segmenter};
 use crate::embedding::in_process::InProcess;
 use crate::embedding::remote::{Remote, RemoteConfig};
 use crate::embedding::EmbedBackend;
+use crate::data_dir::DataDirLock;
 use crate::index::edge::EdgeIndex;
 use crate::index::server::ServerIndex;
 use crate::index::{Keywords, VectorIndex};
@@ -186,6 +187,8 @@ pub struct Gateway {
     /// The storm and pressure watchers: they hold nothing that needs a graceful end and
     /// are aborted at shutdown.
     watchers: [JoinHandle<()>; 2],
+    /// Held while the gateway runs on an embedded store or shard ([`crate::data_dir`]).
+    data_dir_lock: Option<DataDirLock>,
 }
 
 /// Opens the SQL store (migrating it) from the configuration.
@@ -212,8 +215,19 @@ fn owner_name() -> String {
 impl Gateway {
     /// Starts every part. Must run inside a tokio runtime.
     pub async fn start(cfg: GatewayConfig) -> anyhow::Result<Self> {
+        // The data directory holds the embedded shard or database: one process at a time.
+        let embedded_store = cfg.database_url.is_none();
+        let lock = (embedded_store || matches!(cfg.index, IndexChoice::Edge)).then(|| DataDirLock::take(&cfg.data_dir)).transpose()?;
         let store = open_store(&cfg.data_dir, cfg.database_url.as_deref(), cfg.db_max_connections).await?;
-        Self::start_with_store(cfg, Arc::new(store)).await
+        if embedded_store {
+            let n = store.reclaim_leases().await.context("returning a dead process's leases to the outbox")?;
+            if n > 0 {
+                tracing::warn!(jobs = n, "jobs leased by a process that died returned to the outbox");
+            }
+        }
+        let mut gateway = Self::start_with_store(cfg, Arc::new(store)).await?;
+        gateway.data_dir_lock = lock;
+        Ok(gateway)
     }
 
     /// Starts every part on a store opened by the caller (tests that need to reach under
@@ -345,7 +359,7 @@ impl Gateway {
             pressure,
             limits: cfg.api,
         };
-        Ok(Gateway { state, stop_indexer, indexer, watchers: [storm_watch, pressure_watch] })
+        Ok(Gateway { state, stop_indexer, indexer, watchers: [storm_watch, pressure_watch], data_dir_lock: None })
     }
 
     /// The HTTP API.

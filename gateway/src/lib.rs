@@ -16,6 +16,7 @@ pub mod breaker;
 pub mod budget;
 pub mod chunking;
 pub mod clock;
+pub mod data_dir;
 pub use firebreak_intake::alertmanager;
 pub mod embedding;
 pub mod hashing;

@@ -97,11 +97,19 @@ async fn leases_hand_each_job_to_one_worker_and_expire(s: SqlxStore) {
     assert!(!s.complete_job(a[0].id, "a", T0 + 40_000).await.unwrap());
     assert!(s.complete_job(c[0].id, "c", T0 + 40_000).await.unwrap());
 
+    // A dead process's leases, ended at start-up (embedded store), are claimable at once.
+    let dead = s.claim_jobs("dead", 10, lease, T0 + 10 + 30_002).await.unwrap();
+    assert!(dead.is_empty(), "nothing left to claim: b and c hold the jobs");
+    assert_eq!(s.reclaim_leases().await.unwrap(), 1, "b's lease ends; c's job is done");
+    let again = s.claim_jobs("b", 10, lease, T0 + 40_001).await.unwrap();
+    assert_eq!(again.iter().map(|j| j.id).collect::<Vec<_>>(), vec![b[0].id]);
+    let b = again;
+
     // A failed job comes back at its retry time, not before.
     s.release_job(b[0].id, "b", "embedder down", T0 + 100_000).await.unwrap();
     assert!(s.claim_jobs("d", 10, lease, T0 + 99_999).await.unwrap().is_empty());
     let d = s.claim_jobs("d", 10, lease, T0 + 100_000).await.unwrap();
-    assert_eq!((d.len(), d[0].attempts, d[0].source.as_str()), (1, 2, "ingester"));
+    assert_eq!((d.len(), d[0].attempts, d[0].source.as_str()), (1, 3, "ingester"));
     let backlog = s.backlog(T0 + 100_001).await.unwrap();
     assert_eq!((backlog.pending, backlog.leased, backlog.done), (0, 1, 1));
     assert_eq!((backlog.pending_bulk, backlog.done_bulk), (1, 0));
@@ -110,7 +118,7 @@ async fn leases_hand_each_job_to_one_worker_and_expire(s: SqlxStore) {
     s.defer_job(d[0].id, "d", "budget spent", T0 + 200_000).await.unwrap();
     assert!(s.claim_jobs("e", 10, lease, T0 + 199_999).await.unwrap().is_empty());
     let e = s.claim_jobs("e", 10, lease, T0 + 200_000).await.unwrap();
-    assert_eq!(e[0].attempts, 2, "waiting is not failing");
+    assert_eq!(e[0].attempts, 3, "waiting is not failing");
     assert!(s.complete_job(e[0].id, "e", T0 + 200_001).await.unwrap());
     assert_eq!(s.backlog(T0 + 200_002).await.unwrap().done_bulk, 1);
 

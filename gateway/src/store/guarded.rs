@@ -103,6 +103,10 @@ impl SqlStore for Guarded {
         self.breaker.call(self.inner.occurrences(fingerprint, limit), is_fault).await.map_err(open)?
     }
 
+    async fn reclaim_leases(&self) -> StoreResult<u64> {
+        self.breaker.call(self.inner.reclaim_leases(), is_fault).await.map_err(open)?
+    }
+
     async fn backlog(&self, now: Millis) -> StoreResult<Backlog> {
         self.breaker.call(self.inner.backlog(now), is_fault).await.map_err(open)?
     }

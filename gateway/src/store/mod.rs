@@ -298,6 +298,12 @@ pub trait SqlStore: Send + Sync {
     /// Earlier and later occurrences of the same alert (same fingerprint), newest first.
     async fn occurrences(&self, fingerprint: &str, limit: usize) -> StoreResult<Vec<IncidentSummary>>;
 
+    /// Ends every lease at once, returning its jobs to the outbox; how many. Only for a
+    /// store one process owns (the embedded SQLite, under [`crate::data_dir`]'s lock):
+    /// leases found there at start-up belong to a process that died, and waiting them out
+    /// would delay its jobs by `--job-lease-secs` after every crash.
+    async fn reclaim_leases(&self) -> StoreResult<u64>;
+
     /// Outbox counts.
     async fn backlog(&self, now: Millis) -> StoreResult<Backlog>;
 

@@ -460,6 +460,13 @@ impl SqlStore for SqlxStore {
         Ok(jobs)
     }
 
+    async fn reclaim_leases(&self) -> StoreResult<u64> {
+        let r = sqlx::query("UPDATE embedding_jobs SET lease_owner = NULL, lease_until = NULL WHERE state = 'pending' AND lease_owner IS NOT NULL")
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected())
+    }
+
     async fn complete_job(&self, job_id: i64, owner: &str, now: Millis) -> StoreResult<bool> {
         let r = sqlx::query(
             "UPDATE embedding_jobs SET state = 'done', done_at = $1, lease_owner = NULL, lease_until = NULL \
