@@ -22,6 +22,8 @@ pub const READER_STACK: usize = 64 << 20;
 const READ_AHEAD: usize = 256;
 /// Input errors and refusals listed in the summary (all are logged, and all counted).
 const LISTED_ERRORS: usize = 50;
+/// At most one "waiting as asked" line this often (every wait is counted in `waits`).
+const WAIT_LINE_EVERY: Duration = Duration::from_secs(60);
 /// How long a stopped run keeps reading to count what it left.
 const COUNT_LEFT_FOR: Duration = Duration::from_secs(10);
 
@@ -95,6 +97,8 @@ pub struct Counts {
     pub refused: u64,
     /// Documents not delivered because the run stopped early.
     pub left: u64,
+    /// Calls the gateway answered "not now" (429/503) or did not answer; each was waited out.
+    pub waits: u64,
 }
 
 /// What a run did and left.
@@ -164,6 +168,7 @@ struct Runner {
     waited: Duration,
     errors: Vec<String>,
     progress: Progress,
+    last_wait_line: Option<Instant>,
 }
 
 /// Runs one ingest. `Err` only for what no retry can fix (a bad token, an unusable state
@@ -186,6 +191,7 @@ pub async fn run(cfg: IngestConfig) -> anyhow::Result<Summary> {
         counts: Counts::default(),
         waited: Duration::ZERO,
         errors: Vec::new(),
+        last_wait_line: None,
         cfg,
     };
     let mut rx = spawn_reader(r.cfg.inputs.clone(), r.cfg.max_file_bytes)?;
@@ -384,8 +390,15 @@ impl Runner {
                 }
             };
             let (wait, why) = wait;
+            self.counts.waits += 1;
             let wait = wait.min(self.deadline.saturating_duration_since(Instant::now()));
-            tracing::info!(retry_in_ms = wait.as_millis() as u64, attempt, %why, "gateway busy: waiting as asked");
+            // A long throttle means a wait every second or so: one line a minute says it.
+            if self.last_wait_line.is_none_or(|t| t.elapsed() >= WAIT_LINE_EVERY) {
+                self.last_wait_line = Some(Instant::now());
+                tracing::info!(retry_in_ms = wait.as_millis() as u64, attempt, waits_so_far = self.counts.waits, %why, "gateway busy: waiting as asked");
+            } else {
+                tracing::debug!(retry_in_ms = wait.as_millis() as u64, attempt, %why, "gateway busy: waiting as asked");
+            }
             self.progress.update(&self.counts, Some(&why));
             tokio::time::sleep(wait).await;
             self.waited += wait;
