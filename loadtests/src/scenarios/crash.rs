@@ -1,0 +1,103 @@
+//! Scenario 3, the crash drill: SIGKILL the gateway in the middle of an alert storm and a
+//! bulk ingest, start it again on the same data, and show that everything acknowledged
+//! before the kill is stored and embedded exactly once: every accepted alert is an
+//! incident, every document has one job done, and the index holds exactly one point per
+//! item (none missing, none twice).
+
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::time::Instant;
+
+use super::harness::{self, Sampling, Setup, IO_ALLOWANCE};
+use super::Options;
+use crate::report::{Cpu, Invariant, Run};
+use crate::server::Server;
+use crate::traffic::{alerts, bulk};
+use crate::verify::Reader;
+
+/// Starts the gateway again where it was, retrying while the old port is released.
+fn restart(launch: &crate::server::Launch) -> anyhow::Result<Server> {
+    let mut last = None;
+    for _ in 0..10 {
+        match Server::start(launch) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(e),
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    Err(last.unwrap_or_else(|| anyhow::anyhow!("no restart")))
+}
+
+pub async fn run(o: &Options) -> anyhow::Result<Run> {
+    let setup = Setup::new()?;
+    let tokens = &setup.tokens;
+    let cap = setup.capacity(o, o.cpu_threads).await?;
+    // A bulk the gateway can embed within the drill: twice what it does in --duration.
+    let bulk_documents = (2.0 * cap * o.duration.as_secs_f64()).round().max(100.0) as usize;
+    let export = bulk::export(&setup.dir.path().join("export"), bulk_documents)?;
+    let mut launch = setup.launch(o, &["--cpu-threads".into(), o.cpu_threads.to_string()]);
+    let server = Server::start(&launch)?;
+    launch.listen = server.addr().to_owned();
+    let started = Instant::now();
+    let sampling = Sampling::start(&server, &tokens.monitor, started);
+
+    let storm = tokio::spawn(alerts::run(harness::storm(o, &server.url, &tokens.alertmanager), started));
+    let ingest = tokio::spawn(bulk::send(server.url.clone(), tokens.cronjob.clone(), export, o.duration + o.drain_timeout));
+    tokio::time::sleep(o.duration / 2).await;
+    let killed_at = started.elapsed().as_secs_f64();
+    server.kill()?;
+    tracing::warn!(at_s = killed_at, "gateway killed (SIGKILL)");
+    let server = restart(&launch)?;
+    let back_at = started.elapsed().as_secs_f64();
+    sampling.target.set(&server.url, server.pid());
+    tracing::info!(after_s = back_at - killed_at, "gateway back on the same data");
+
+    let storm = storm.await?;
+    let ingest = ingest.await??;
+    let reader = Reader::new(&server.url, &tokens.monitor);
+    let drained_at = harness::outbox_done(&reader, started, o.drain_timeout, false).await;
+    let stored = reader.stored_fingerprints().await?;
+    let status = reader.status().await?;
+    let samples = sampling.finish().await?;
+    server.stop()?;
+
+    let outbox = &status["outbox"];
+    let (done_bulk, failed) = (outbox["done_bulk"].as_i64().unwrap_or(-1), outbox["failed"].as_i64().unwrap_or(-1));
+    let points = status["dependencies"]["index"]["points"].as_i64().unwrap_or(-1);
+    let missing = storm.acknowledged.iter().filter(|fp| !stored.contains(*fp)).count();
+    let expected_points = (stored.len() + bulk_documents) as i64;
+    let c = &ingest.counts;
+    let budget = o.cpu_threads as f64 + IO_ALLOWANCE;
+    let cpu = Cpu::of(&samples, budget);
+    let max_rss = samples.iter().filter_map(|s| s.rss_mib).fold(0.0, f64::max);
+    let invariants = vec![
+        Invariant::check("the gateway came back at once", back_at - killed_at < 30.0, format!("killed at {killed_at:.1} s, serving again at {back_at:.1} s")),
+        Invariant::check("no alert lost", storm.lost == 0, format!("{} webhooks, {} accepted, {} lost, {} retried (refused while down, or 5xx)", storm.webhooks, storm.accepted, storm.lost, storm.retried)),
+        Invariant::check("every acknowledged alert stored", missing == 0, format!("{} distinct alerts acknowledged, {} stored, {missing} missing", storm.acknowledged.len(), stored.len())),
+        Invariant::check(
+            "every document stored once",
+            ingest.finished() && c.sent + c.unchanged == bulk_documents as u64 && done_bulk == bulk_documents as i64,
+            format!("{} documents sent ({} new, {} already there after the kill), {done_bulk} document jobs done", bulk_documents, c.sent, c.unchanged),
+        ),
+        Invariant::check("nothing failed", failed == 0, format!("{failed} jobs failed")),
+        Invariant::check("outbox drained", drained_at.is_some(), format!("{drained_at:?} s")),
+        Invariant::check(
+            "one point per item: embedded exactly once",
+            points == expected_points,
+            format!("{points} points for {} incidents + {bulk_documents} documents", stored.len()),
+        ),
+    ];
+    let figures = json!({
+        "capacity_texts_per_s": cap,
+        "bulk_documents": bulk_documents,
+        "killed_at_s": killed_at,
+        "back_at_s": back_at,
+        "drained_at_s": drained_at,
+        "alerts": storm,
+        "ingest": ingest,
+        "final_status": status,
+    });
+    let chart = harness::chart(o, "crash", "crash drill: SIGKILL mid-storm", &samples, &storm.calls, budget);
+    Ok(Run { label: "crash".into(), server_args: launch.args, figures, cpu, max_rss_mib: max_rss, invariants, chart, samples })
+}

@@ -1,0 +1,151 @@
+//! What the scenarios share: a scratch directory with the gateway's tokens, the launch of
+//! a gateway, the embedder's measured capacity, the sampler, and the waits on the outbox.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde_json::json;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::{Options, Tokens};
+use crate::sampler::{self, Sample, Target};
+use crate::server::{Launch, Server};
+use crate::verify::Reader;
+
+/// Async runtime threads given to the gateway (its HTTP and I/O; inference has its own).
+pub const RUNTIME_THREADS: usize = 1;
+
+/// Cores the gateway may use beyond its inference threads: HTTP intake, SQLite and index
+/// writes at a few hundred alerts a second. The CPU budget checked is
+/// `--cpu-threads` + this.
+pub const IO_ALLOWANCE: f64 = 0.75;
+
+/// A scenario's scratch space and clients' tokens.
+pub struct Setup {
+    pub dir: tempfile::TempDir,
+    pub tokens: Tokens,
+    pub node_cores: usize,
+}
+
+impl Setup {
+    pub fn new() -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let tokens = Tokens::new();
+        std::fs::write(dir.path().join("tokens"), tokens.file())?;
+        Ok(Setup { dir, tokens, node_cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) })
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Flags every gateway of a scenario gets: the clients' tokens, a small runtime.
+    pub fn base_args(&self) -> Vec<String> {
+        vec![
+            "--tokens-file".into(),
+            self.dir.path().join("tokens").display().to_string(),
+            "--runtime-threads".into(),
+            RUNTIME_THREADS.to_string(),
+        ]
+    }
+
+    pub fn launch(&self, o: &Options, args: &[String]) -> Launch {
+        Launch::new(o.firebreak.clone(), o.model.clone(), self.data_dir(), [self.base_args(), args.to_vec()].concat())
+    }
+
+    /// Texts a second the embedder manages with `cpu_threads`, measured through
+    /// `/v1/embeddings` on a gateway of its own, so the load can be sized to it.
+    pub async fn capacity(&self, o: &Options, cpu_threads: usize) -> anyhow::Result<f64> {
+        let probe = Server::start(&self.launch(o, &["--cpu-threads".into(), cpu_threads.to_string()]))?;
+        let http = reqwest::Client::new();
+        let texts: Vec<String> = (0..32).map(|i| format!("pod app-{i} in namespace mail is crash looping after the upgrade")).collect();
+        let t = Instant::now();
+        for _ in 0..3 {
+            http.post(format!("{}/v1/embeddings", probe.url))
+                .bearer_auth(&self.tokens.sre)
+                .json(&json!({"input": texts}))
+                .send()
+                .await?
+                .error_for_status()
+                .context("measuring the embedder's capacity")?;
+        }
+        let cap = 96.0 / t.elapsed().as_secs_f64();
+        probe.stop()?;
+        std::fs::remove_dir_all(self.data_dir())?;
+        Ok(cap)
+    }
+}
+
+/// The scenario's alert storm against `url`.
+pub fn storm(o: &Options, url: &str, token: &str) -> crate::traffic::alerts::Storm {
+    crate::traffic::alerts::Storm {
+        url: url.to_owned(),
+        token: token.to_owned(),
+        alerts_per_second: o.alerts_per_second,
+        alerts_per_webhook: o.alerts_per_webhook,
+        distinct: o.distinct_alerts,
+        duration: o.duration,
+        give_up_after: o.drain_timeout,
+    }
+}
+
+/// The sampler, running until [`Sampling::finish`].
+pub struct Sampling {
+    pub target: Arc<Target>,
+    stop: Arc<AtomicBool>,
+    task: JoinHandle<Vec<Sample>>,
+}
+
+impl Sampling {
+    /// Samples `server`, reading its status with `token` (`search:read`).
+    pub fn start(server: &Server, token: &str, started: Instant) -> Self {
+        let target = Arc::new(Target::new(token));
+        target.set(&server.url, server.pid());
+        let stop = Arc::new(AtomicBool::new(false));
+        let task = tokio::spawn(sampler::run(target.clone(), started, stop.clone()));
+        Sampling { target, stop, task }
+    }
+
+    pub async fn finish(self) -> anyhow::Result<Vec<Sample>> {
+        self.stop.store(true, Ordering::SeqCst);
+        Ok(self.task.await?)
+    }
+}
+
+/// Waits until the outbox has no open job of alerts (`alerts_only`) or of anything, up to
+/// `limit`; when that happened, in seconds since `started`.
+pub async fn outbox_done(reader: &Reader, started: Instant, limit: Duration, alerts_only: bool) -> Option<f64> {
+    let until = Instant::now() + limit;
+    loop {
+        if let Ok(s) = reader.status().await {
+            let o = &s["outbox"];
+            let open = o["pending"].as_i64().unwrap_or(0) + o["leased"].as_i64().unwrap_or(0);
+            let open = if alerts_only { open - o["pending_bulk"].as_i64().unwrap_or(0) } else { open };
+            if open <= 0 {
+                return Some(started.elapsed().as_secs_f64());
+            }
+        }
+        if Instant::now() > until {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The chart of a run beside the report (`REPORT-LABEL.png`); `None`, logged, when it
+/// cannot be drawn (the report stands without it).
+pub fn chart(o: &Options, label: &str, title: &str, samples: &[Sample], calls: &[crate::traffic::Call], cpu_budget: f64) -> Option<String> {
+    let stem = o.report.file_stem().and_then(|s| s.to_str()).unwrap_or("report");
+    let path = o.report.with_file_name(format!("{stem}-{label}.png"));
+    match crate::chart::draw(&path, &crate::chart::Series { title, samples, alert_calls: calls, cpu_budget }) {
+        Ok(()) => Some(path.display().to_string()),
+        Err(e) => {
+            tracing::warn!(error = %e, "no chart");
+            None
+        }
+    }
+}

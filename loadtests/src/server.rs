@@ -1,0 +1,148 @@
+//! A real `firebreak serve` as a child process: started on an ephemeral loopback port with
+//! the flags a scenario chooses, its log kept (the tail goes into failure messages), stopped
+//! with SIGTERM or killed with SIGKILL, restarted on the same data directory.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+/// Where the binary is and what every start shares.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    pub binary: PathBuf,
+    pub model_dir: PathBuf,
+    pub data_dir: PathBuf,
+    /// Flags of this scenario (guards, budgets, database).
+    pub args: Vec<String>,
+    /// `127.0.0.1:0` for a fresh port; a drill that restarts the server reuses the old one,
+    /// so clients find it again where they left it.
+    pub listen: String,
+}
+
+impl Launch {
+    pub fn new(binary: PathBuf, model_dir: PathBuf, data_dir: PathBuf, args: Vec<String>) -> Self {
+        Launch { binary, model_dir, data_dir, args, listen: "127.0.0.1:0".into() }
+    }
+}
+
+/// A running gateway process.
+pub struct Server {
+    child: Child,
+    pub url: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// Starts `firebreak serve` and waits (up to a minute) until it listens.
+    pub fn start(launch: &Launch) -> anyhow::Result<Server> {
+        let mut child = Command::new(&launch.binary)
+            .arg("serve")
+            .arg("--listen")
+            .arg(&launch.listen)
+            .arg("--data-dir")
+            .arg(&launch.data_dir)
+            .arg("--model")
+            .arg(&launch.model_dir)
+            .args(&launch.args)
+            .env("FIREBREAK_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {}", launch.binary.display()))?;
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().context("no stderr")?;
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line.split("listen=").nth(1).filter(|_| line.contains("firebreak serving")) {
+                    let _ = tx.send(addr.split_whitespace().next().unwrap_or("").to_owned());
+                }
+                let mut l = sink.lock().unwrap_or_else(|p| p.into_inner());
+                l.push(line);
+                // Keep the tail only: a storm logs a lot.
+                if l.len() > 4000 {
+                    l.drain(..2000);
+                }
+            }
+        });
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(addr) => Ok(Server { child, url: format!("http://{addr}"), log }),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("firebreak did not start:\n{}", log.lock().unwrap_or_else(|p| p.into_inner()).join("\n"))
+            }
+        }
+    }
+
+    /// The address it listens on (`127.0.0.1:PORT`).
+    pub fn addr(&self) -> &str {
+        self.url.trim_start_matches("http://")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The last `n` log lines.
+    pub fn log_tail(&self, n: usize) -> String {
+        let l = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        l[l.len().saturating_sub(n)..].join("\n")
+    }
+
+    /// Log lines containing `needle`.
+    pub fn log_count(&self, needle: &str) -> usize {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).iter().filter(|l| l.contains(needle)).count()
+    }
+
+    /// SIGTERM, and a clean exit within 30 s.
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status()?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(st) = self.child.try_wait()? {
+                if !st.success() {
+                    bail!("firebreak exited with {st}:\n{}", self.log_tail(40));
+                }
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("firebreak did not stop within 30 s of SIGTERM:\n{}", self.log_tail(40));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill(mut self) -> anyhow::Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `firebreak` binary next to this one (both come from the same `cargo build`).
+pub fn default_binary() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join("firebreak")))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("firebreak"))
+}
+
+/// The model fetched by scripts/fetch-model.sh, relative to the repository.
+pub fn default_model() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/all-MiniLM-L6-v2")
+}
