@@ -121,7 +121,7 @@ pub async fn run_one(o: &Options, label: &str, relaxed: bool) -> anyhow::Result<
             "gateway CPU within its budget",
             cpu.p95 <= budget,
             format!(
-                "p50 {:.2}, p95 {:.2}, max {:.2} cores; budget {budget:.1} ({} inference + {IO_ALLOWANCE} I/O) of {} cores; this run: {cpu_threads} inference threads",
+                "p50 {:.2}, p95 {:.2}, max {:.2} cores; budget {budget:.2} ({} inference + {IO_ALLOWANCE} I/O) of {} cores; this run: {cpu_threads} inference threads",
                 cpu.p50, cpu.p95, cpu.max, o.cpu_threads, cpu.node_cores
             ),
         ),
