@@ -26,7 +26,18 @@ struct Item {
 }
 
 pub fn parse(file: &Path, content: &str) -> Vec<Result<Document, InputError>> {
-    let line_at = |pos: u64| content.as_bytes()[..(pos as usize).min(content.len())].iter().filter(|&&b| b == b'\n').count() + 1;
+    // Line numbers by counting forward from the last position asked (positions only grow
+    // as the reader goes on), so a feed of many items costs one pass, not one per item.
+    let mut counted = (0usize, 1usize);
+    let mut line_at = |pos: u64| {
+        let pos = (pos as usize).min(content.len());
+        if pos < counted.0 {
+            counted = (0, 1);
+        }
+        counted.1 += content.as_bytes()[counted.0..pos].iter().filter(|&&b| b == b'\n').count();
+        counted.0 = pos;
+        counted.1
+    };
     let mut reader = Reader::from_str(content);
     let mut out = Vec::new();
     let (mut path, mut feed_title, mut kind): (Vec<String>, Option<String>, Option<&str>) = (Vec::new(), None, None);

@@ -179,6 +179,30 @@ mod tests {
         assert!(d.text.ends_with("User: last"));
     }
 
+    /// The deepest export read must fit the reader's stack (a stack overflow would abort
+    /// the whole run); one level deeper is refused by name.
+    #[test]
+    fn the_depth_limit_fits_the_reader_stack() {
+        let nested = |messages: usize| {
+            let mut e = String::from(r#"{"conversationId":"deep","messagesTree":["#);
+            e.push_str(&r#"{"text":"m","children":["#.repeat(messages));
+            e.push_str(&"]}".repeat(messages));
+            e.push_str("]}");
+            e
+        };
+        // Export object + messagesTree, then an object and a children array per message.
+        let at_limit = nested((MAX_DEPTH - 2) / 2);
+        let beyond = nested((MAX_DEPTH - 2) / 2 + 1);
+        let (ok, refused) = std::thread::Builder::new()
+            .stack_size(crate::run::READER_STACK)
+            .spawn(move || (parse(Path::new("deep.json"), &at_limit), parse(Path::new("deeper.json"), &beyond)))
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(ok[0].as_ref().unwrap().metadata["messages"], ((MAX_DEPTH - 2) / 2) as u64);
+        assert!(refused[0].as_ref().unwrap_err().to_string().contains("levels deep; at most"), "{refused:?}");
+    }
+
     #[test]
     fn broken_exports_are_named() {
         let e = parse(Path::new("x.json"), "{\"conversationId\": 3}");
