@@ -29,6 +29,7 @@ pub struct IndexerMetrics {
     pub chunks_dropped: Counter,
     pub points_written: Counter,
     pub claim_failures: Counter,
+    pub outcome_write_retries: Counter,
 }
 
 impl IndexerMetrics {
@@ -47,6 +48,7 @@ impl IndexerMetrics {
             chunks_dropped: Counter::default(),
             points_written: Counter::default(),
             claim_failures: Counter::default(),
+            outcome_write_retries: Counter::default(),
         };
         let r = registry.sub_registry_with_prefix("firebreak_outbox");
         r.register("pending_jobs", "Embedding jobs waiting to be claimed", m.pending.clone());
@@ -65,6 +67,11 @@ impl IndexerMetrics {
         r.register("vector_cache_misses", "Chunks that had to be embedded", m.cache_misses.clone());
         r.register("chunks_dropped", "Chunks beyond --max-chunks, stored but not indexed", m.chunks_dropped.clone());
         r.register("claim_failures", "Outbox polls whose claim failed (the store unreachable)", m.claim_failures.clone());
+        r.register(
+            "outcome_write_retries",
+            "Writes of a job's outcome retried because the store was unreachable",
+            m.outcome_write_retries.clone(),
+        );
         r.register("points_written", "Points written to the vector index", m.points_written.clone());
         m
     }

@@ -12,6 +12,7 @@
 pub mod metrics;
 mod points;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,10 +27,13 @@ use crate::clock::now_millis;
 use crate::embedding::{Class, EmbedFailure};
 use crate::index::{IndexError, Keywords, VectorIndex};
 use crate::scheduler::Scheduler;
-use crate::store::{Job, SqlStore, StoreError};
+use crate::store::{Job, SqlStore, StoreError, StoreResult};
 
 /// How long a job waits when the index or the database is unreachable.
 const DEPENDENCY_DOWN_WAIT: Duration = Duration::from_secs(10);
+
+/// Longest pause between two tries at writing a job's outcome to an unreachable store.
+const OUTCOME_RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// Outbox worker limits; each has a `FIREBREAK_*` flag in the binary.
 #[derive(Debug, Clone)]
@@ -179,38 +183,65 @@ impl Indexer {
 
     async fn run_job(&self, job: Job) {
         let result = self.process(&job).await;
-        let now = now_millis();
+        let (id, owner) = (job.id, self.cfg.owner.as_str());
         let outcome = match result {
-            Ok(()) => self.store.complete_job(job.id, &self.cfg.owner, now).await.map(|held| {
+            Ok(()) => self.record(|now| self.store.complete_job(id, owner, now)).await.map(|held| {
                 if held {
                     self.metrics.job_done(job.kind);
                 } else {
-                    tracing::warn!(job = job.id, "lease lost before completion; another worker redid it");
+                    tracing::warn!(job = id, "lease lost before completion; another worker redid it");
                 }
             }),
             Err(e) if e.gives_up(job.attempts, self.cfg.max_attempts) => {
-                tracing::error!(job = job.id, kind = job.kind.as_str(), target = job.target_id, attempts = job.attempts, error = %e, "embedding job failed for good");
+                tracing::error!(job = id, kind = job.kind.as_str(), target = job.target_id, attempts = job.attempts, error = %e, "embedding job failed for good");
                 self.metrics.job_failed(job.kind);
-                self.store.fail_job(job.id, &self.cfg.owner, &e.to_string(), now).await
+                let error = e.to_string();
+                self.record(|now| self.store.fail_job(id, owner, &error, now)).await
             }
             Err(e) if e.is_back_pressure() => {
                 // Expected under load, once per job per wait: counted, not logged loudly,
                 // and the attempt is given back.
-                let wait = e.retry_in(job.attempts, self.cfg.max_backoff);
-                tracing::debug!(job = job.id, retry_in = ?wait, error = %e, "embedding job deferred");
+                let wait = e.retry_in(job.attempts, self.cfg.max_backoff).as_millis() as i64;
+                tracing::debug!(job = id, retry_in_ms = wait, error = %e, "embedding job deferred");
                 self.metrics.job_deferred(job.kind);
-                self.store.defer_job(job.id, &self.cfg.owner, &e.to_string(), now + wait.as_millis() as i64).await
+                let reason = e.to_string();
+                self.record(|now| self.store.defer_job(id, owner, &reason, now + wait)).await
             }
             Err(e) => {
-                let wait = e.retry_in(job.attempts, self.cfg.max_backoff);
-                tracing::warn!(job = job.id, kind = job.kind.as_str(), attempts = job.attempts, retry_in = ?wait, error = %e, "embedding job will be retried");
+                let wait = e.retry_in(job.attempts, self.cfg.max_backoff).as_millis() as i64;
+                tracing::warn!(job = id, kind = job.kind.as_str(), attempts = job.attempts, retry_in_ms = wait, error = %e, "embedding job will be retried");
                 self.metrics.job_retried(job.kind);
-                self.store.release_job(job.id, &self.cfg.owner, &e.to_string(), now + wait.as_millis() as i64).await
+                let error = e.to_string();
+                self.record(|now| self.store.release_job(id, owner, &error, now + wait)).await
             }
         };
         if let Err(e) = outcome {
             // The lease will run out and the job will come back: nothing is lost.
-            tracing::warn!(job = job.id, error = %e, "could not record the job's outcome");
+            tracing::warn!(job = id, error = %e, "could not record the job's outcome; it comes back when its lease ends");
+        }
+    }
+
+    /// Writes a job's outcome, trying again while the store is unreachable. An outcome
+    /// lost to a database blip would hold the job until its lease ends (minutes) and
+    /// then redo finished work; retried, the job is settled seconds after the database
+    /// is back. The job keeps its slot meanwhile, so claiming slows down by itself.
+    /// Gives up when the lease would have ended anyway.
+    async fn record<T, F, Fut>(&self, mut write: F) -> StoreResult<T>
+    where
+        F: FnMut(i64) -> Fut,
+        Fut: Future<Output = StoreResult<T>>,
+    {
+        let give_up = tokio::time::Instant::now() + self.cfg.lease;
+        let mut pause = Duration::from_millis(250);
+        loop {
+            match write(now_millis()).await {
+                Err(StoreError::Unavailable(_)) if tokio::time::Instant::now() + pause < give_up => {
+                    self.metrics.outcome_write_retries.inc();
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(OUTCOME_RETRY_MAX);
+                }
+                other => return other,
+            }
         }
     }
 
