@@ -40,6 +40,8 @@ struct Inner {
     seen: Mutex<HashSet<String>>,
     /// Storm-held occurrences may exist that have not been released.
     release_pending: AtomicBool,
+    /// The watcher is queueing them right now (`release_pending` is already cleared).
+    releasing: AtomicBool,
     mode: Gauge,
     rate: Gauge,
     coalesced: Counter,
@@ -56,6 +58,10 @@ pub struct Storm {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct StormStatus {
     pub on: bool,
+    /// Held occurrences may still wait to be queued for embedding (the watcher queues
+    /// them within a tick of the storm's end): until this is false, an empty outbox does
+    /// not mean every alert is embedded.
+    pub release_pending: bool,
     pub alerts_last_minute: u64,
     pub threshold_per_minute: u64,
 }
@@ -70,6 +76,7 @@ impl Storm {
             arrivals: Mutex::new(VecDeque::new()),
             seen: Mutex::new(HashSet::new()),
             release_pending: AtomicBool::new(true),
+            releasing: AtomicBool::new(false),
             mode: Gauge::default(),
             rate: Gauge::default(),
             coalesced: Counter::default(),
@@ -149,7 +156,8 @@ impl Storm {
         let now = Instant::now();
         let on = self.update(now);
         let rate = self.rate(&mut self.inner.arrivals.lock().unwrap_or_else(|p| p.into_inner()), now);
-        StormStatus { on, alerts_last_minute: rate, threshold_per_minute: self.inner.threshold }
+        let release_pending = self.inner.releasing.load(Ordering::SeqCst) || self.inner.release_pending.load(Ordering::SeqCst);
+        StormStatus { on, release_pending, alerts_last_minute: rate, threshold_per_minute: self.inner.threshold }
     }
 
     /// How often the watcher looks: a twelfth of the window (5 s for a minute).
@@ -164,7 +172,8 @@ impl Storm {
         tokio::pin!(stop);
         loop {
             let on = self.update(Instant::now());
-            if !on && self.inner.release_pending.swap(false, Ordering::Relaxed) {
+            self.inner.releasing.store(true, Ordering::SeqCst);
+            if !on && self.inner.release_pending.swap(false, Ordering::SeqCst) {
                 match store.release_held(Hold::Storm, now_millis()).await {
                     Ok(0) => {}
                     Ok(n) => {
@@ -177,6 +186,7 @@ impl Storm {
                     }
                 }
             }
+            self.inner.releasing.store(false, Ordering::SeqCst);
             tokio::select! {
                 _ = &mut stop => return,
                 _ = tokio::time::sleep(tick) => {}
