@@ -5,7 +5,9 @@
 //! ([`fusion`]). The dense probe needs the embedder; when it is down, slow or saturated
 //! the search runs keyword-only and says so (`degraded`), instead of failing or waiting:
 //! during an incident is exactly when the embedder is most likely to be busy.
-//! Hits are then read back from the SQL store, incidents with their notes and history.
+//! Hits are then read back from the SQL store, incidents with their notes and history;
+//! while the store is unreachable they come from the index alone (title, snippet,
+//! scores), again marked `degraded`, since the index still knows what matched.
 
 pub mod fusion;
 
@@ -124,10 +126,28 @@ impl Searcher {
             _ => (Mode::Keyword, fusion::single(&keyword(&q.text).await?, q.k)),
         };
         let mut results = Vec::with_capacity(ranked.len());
+        let mut store_down = None;
         for r in ranked {
-            if let Some(hit) = self.hydrate(r).await? {
-                results.push(hit);
+            let mut hit = SearchHit::from_index(&r);
+            if store_down.is_none() {
+                match self.hydrate(&mut hit, &r).await {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    // The index still answers: what it holds (title, snippet, scores) is
+                    // worth more to someone in an incident than a 503.
+                    Err(StoreError::Unavailable(e)) => store_down = Some(e),
+                    Err(e) => return Err(e.into()),
+                }
             }
+            results.push(hit);
+        }
+        if let Some(e) = store_down {
+            tracing::debug!(error = %e, "database unavailable: search results without incident details");
+            let why = format!("database unavailable, results without incident details or history: {e}");
+            degraded_reason = Some(match degraded_reason {
+                Some(r) => format!("{r}; {why}"),
+                None => why,
+            });
         }
         Ok(SearchResponse { mode, degraded: degraded_reason.is_some(), degraded_reason, results })
     }
@@ -142,10 +162,35 @@ impl Searcher {
         }
     }
 
-    /// Reads a ranked item back from SQL; `None` if it was deleted since it was indexed.
-    async fn hydrate(&self, r: Ranked) -> Result<Option<SearchHit>, SearchError> {
+    /// Adds what the SQL store holds about a ranked item to its hit; `false` if the item
+    /// was deleted since it was indexed.
+    async fn hydrate(&self, hit: &mut SearchHit, r: &Ranked) -> Result<bool, StoreError> {
+        match r.kind {
+            JobKind::Incident => {
+                let Some(i) = self.store.incident(r.target_id).await? else { return Ok(false) };
+                let mut history = self.store.occurrences(&i.head.fingerprint, self.history_limit + 1).await?;
+                history.retain(|o| o.head.id != i.head.id);
+                history.truncate(self.history_limit);
+                hit.history = Some(history);
+                hit.incident = Some(i);
+            }
+            JobKind::Document => {
+                let Some(Document { source, external_id, metadata, .. }) = self.store.document(r.target_id).await? else {
+                    return Ok(false);
+                };
+                hit.document = Some(DocumentRef { source, external_id, metadata });
+            }
+        }
+        Ok(true)
+    }
+}
+
+impl SearchHit {
+    /// What the index alone knows of a ranked item: enough to show while the database
+    /// is away.
+    fn from_index(r: &Ranked) -> Self {
         let p = &r.best.payload;
-        let mut hit = SearchHit {
+        SearchHit {
             score: r.score,
             kind: r.kind,
             id: r.target_id,
@@ -155,24 +200,7 @@ impl Searcher {
             incident: None,
             history: None,
             document: None,
-        };
-        match r.kind {
-            JobKind::Incident => {
-                let Some(i) = self.store.incident(r.target_id).await? else { return Ok(None) };
-                let mut history = self.store.occurrences(&i.head.fingerprint, self.history_limit + 1).await?;
-                history.retain(|o| o.head.id != i.head.id);
-                history.truncate(self.history_limit);
-                hit.history = Some(history);
-                hit.incident = Some(i);
-            }
-            JobKind::Document => {
-                let Some(Document { source, external_id, metadata, .. }) = self.store.document(r.target_id).await? else {
-                    return Ok(None);
-                };
-                hit.document = Some(DocumentRef { source, external_id, metadata });
-            }
         }
-        Ok(Some(hit))
     }
 }
 
