@@ -5,6 +5,7 @@
 
 mod chart;
 mod latency;
+mod postgres;
 mod report;
 mod sampler;
 mod scenarios;
@@ -39,6 +40,11 @@ enum Scenario {
     /// SIGKILL the gateway mid-storm and mid-ingest, restart it on the same data, and
     /// check that everything acknowledged is stored and embedded exactly once.
     Crash(Common),
+    /// PostgreSQL stopped and started, the remote embedder hung (SIGSTOP) and woken, under
+    /// load: recovery times, and nothing lost or doubled.
+    Deps(Common),
+    /// Alerts/s and documents/s sustained within the CPU budget, with latency percentiles.
+    Throughput(Common),
 }
 
 #[derive(Args, Clone)]
@@ -79,6 +85,16 @@ struct Common {
     /// Alert accept p99 allowed, in milliseconds.
     #[arg(long, default_value_t = 1000.0)]
     max_alert_p99_ms: f64,
+    /// The firebreak-embedder binary for `deps` (default: the one next to this binary).
+    #[arg(long)]
+    embedder: Option<PathBuf>,
+    /// Directory of PostgreSQL's initdb and pg_ctl for `deps` (default: the newest
+    /// /usr/lib/postgresql/*/bin, else the PATH).
+    #[arg(long, env = "FIREBREAK_PG_BIN")]
+    pg_bin: Option<PathBuf>,
+    /// Webhooks in flight at once in `throughput` (a closed loop).
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -89,7 +105,7 @@ impl Common {
     fn options(&self, scenario: &str) -> Options {
         Options {
             duration: self.duration,
-            firebreak: self.firebreak.clone().unwrap_or_else(server::default_binary),
+            firebreak: self.firebreak.clone().unwrap_or_else(|| server::sibling_binary("firebreak")),
             model: self.model.clone().unwrap_or_else(server::default_model),
             report: self.report.clone().unwrap_or_else(|| PathBuf::from(format!("loadtests/reports/{scenario}.json"))),
             cpu_threads: self.cpu_threads.max(1),
@@ -101,6 +117,9 @@ impl Common {
             drain_timeout: self.drain_timeout,
             max_bulk_backlog: self.max_bulk_backlog,
             max_alert_p99_ms: self.max_alert_p99_ms,
+            embedder: self.embedder.clone().unwrap_or_else(|| server::sibling_binary("firebreak-embedder")),
+            pg_bin: self.pg_bin.clone(),
+            concurrency: self.concurrency.max(1),
         }
     }
 }
@@ -110,6 +129,8 @@ async fn scenario(s: Scenario) -> anyhow::Result<Report> {
         Scenario::DeathSpiral(c) => ("death-spiral", c, &[("protected", false)]),
         Scenario::Baseline(c) => ("baseline", c, &[("protected", false), ("relaxed", true)]),
         Scenario::Crash(c) => ("crash", c, &[("crash", false)]),
+        Scenario::Deps(c) => ("deps", c, &[("deps", false)]),
+        Scenario::Throughput(c) => ("throughput", c, &[("throughput", false)]),
     };
     let o = common.options(name);
     if let Some(dir) = o.report.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -121,6 +142,8 @@ async fn scenario(s: Scenario) -> anyhow::Result<Report> {
     for (label, relaxed) in labels {
         runs.push(match name {
             "crash" => scenarios::crash::run(&o).await?,
+            "deps" => scenarios::deps::run(&o).await?,
+            "throughput" => scenarios::throughput::run(&o).await?,
             _ => scenarios::death_spiral::run_one(&o, label, *relaxed).await?,
         });
     }

@@ -48,7 +48,9 @@ pub struct Sample {
     pub rss_mib: Option<f64>,
     /// Outbox jobs not done (pending and leased).
     pub outbox_open: Option<i64>,
-    /// Of them, bulk (document) jobs.
+    /// Outbox jobs done since the store was created.
+    pub outbox_done: Option<i64>,
+    /// Of the open ones, bulk (document) jobs.
     pub bulk_open: Option<i64>,
     /// Texts waiting in the scheduler's class queues.
     pub queued_texts: Option<i64>,
@@ -56,6 +58,8 @@ pub struct Sample {
     pub embedded_texts: Option<f64>,
     /// Points in the vector index.
     pub index_points: Option<i64>,
+    /// Dependencies whose circuit breaker is not closed (open or half-open).
+    pub breakers_open: Option<Vec<String>>,
 }
 
 fn ticks_per_second() -> f64 {
@@ -122,9 +126,14 @@ pub async fn run(target: Arc<Target>, started: Instant, stop: Arc<AtomicBool>) -
         if let Ok(Ok(status)) = http.get(format!("{url}/v1/status")).bearer_auth(&target.token).send().await.map(|r| r.error_for_status()) {
             if let Ok(v) = status.json::<Value>().await {
                 let o = &v["outbox"];
-                s.outbox_open = Some(o["pending"].as_i64().unwrap_or(0) + o["leased"].as_i64().unwrap_or(0));
+                // No figures while the database is down: unknown, not zero.
+                s.outbox_open = o["pending"].as_i64().map(|p| p + o["leased"].as_i64().unwrap_or(0));
                 s.bulk_open = o["pending_bulk"].as_i64();
+                s.outbox_done = o["done"].as_i64();
                 s.index_points = v["dependencies"]["index"]["points"].as_i64();
+                s.breakers_open = v["breakers"]
+                    .as_object()
+                    .map(|b| b.iter().filter(|(_, state)| state.as_str() != Some("closed")).map(|(dep, _)| dep.clone()).collect());
                 s.queued_texts = v["scheduler"]["classes"].as_object().map(|c| c.values().filter_map(|x| x["queued"].as_i64()).sum());
             }
         }

@@ -1,6 +1,7 @@
-//! A real `firebreak serve` as a child process: started on an ephemeral loopback port with
-//! the flags a scenario chooses, its log kept (the tail goes into failure messages), stopped
-//! with SIGTERM or killed with SIGKILL, restarted on the same data directory.
+//! A real `firebreak serve` (or `firebreak-embedder serve`) as a child process: started on
+//! an ephemeral loopback port with the flags a scenario chooses, its log kept (the tail
+//! goes into failure messages), stopped with SIGTERM, killed with SIGKILL, frozen with
+//! SIGSTOP, restarted on the same data directory.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -32,6 +33,8 @@ impl Launch {
 /// A running gateway process.
 pub struct Server {
     child: Child,
+    /// The program, for messages.
+    what: String,
     pub url: String,
     log: Arc<Mutex<Vec<String>>>,
 }
@@ -39,27 +42,42 @@ pub struct Server {
 impl Server {
     /// Starts `firebreak serve` and waits (up to a minute) until it listens.
     pub fn start(launch: &Launch) -> anyhow::Result<Server> {
-        let mut child = Command::new(&launch.binary)
-            .arg("serve")
+        let mut cmd = Command::new(&launch.binary);
+        cmd.arg("serve")
             .arg("--listen")
             .arg(&launch.listen)
             .arg("--data-dir")
             .arg(&launch.data_dir)
             .arg("--model")
             .arg(&launch.model_dir)
-            .args(&launch.args)
+            .args(&launch.args);
+        Self::spawn(cmd, "firebreak serving")
+    }
+
+    /// Starts `firebreak-embedder serve` on a fresh loopback port with `cpu_threads`
+    /// inference threads: the embedder of the GPU node, as the gateway reaches it remotely.
+    pub fn embedder(binary: &Path, model_dir: &Path, cpu_threads: usize) -> anyhow::Result<Server> {
+        let mut cmd = Command::new(binary);
+        cmd.arg("serve").arg("--listen").arg("127.0.0.1:0").arg("--model").arg(model_dir).arg("--cpu-threads").arg(cpu_threads.to_string());
+        Self::spawn(cmd, "serving /v1/embeddings")
+    }
+
+    /// Runs `cmd` and waits until it logs `ready` with its `listen=` address.
+    fn spawn(mut cmd: Command, ready: &'static str) -> anyhow::Result<Server> {
+        let what = cmd.get_program().to_string_lossy().into_owned();
+        let mut child = cmd
             .env("FIREBREAK_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .with_context(|| format!("starting {}", launch.binary.display()))?;
+            .with_context(|| format!("starting {what}"))?;
         let log = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         let stderr = child.stderr.take().context("no stderr")?;
         let sink = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.split("listen=").nth(1).filter(|_| line.contains("firebreak serving")) {
+                if let Some(addr) = line.split("listen=").nth(1).filter(|_| line.contains(ready)) {
                     let _ = tx.send(addr.split_whitespace().next().unwrap_or("").to_owned());
                 }
                 let mut l = sink.lock().unwrap_or_else(|p| p.into_inner());
@@ -71,11 +89,11 @@ impl Server {
             }
         });
         match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(addr) => Ok(Server { child, url: format!("http://{addr}"), log }),
+            Ok(addr) => Ok(Server { child, what, url: format!("http://{addr}"), log }),
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                bail!("firebreak did not start:\n{}", log.lock().unwrap_or_else(|p| p.into_inner()).join("\n"))
+                bail!("{what} did not start:\n{}", log.lock().unwrap_or_else(|p| p.into_inner()).join("\n"))
             }
         }
     }
@@ -100,19 +118,26 @@ impl Server {
         self.log.lock().unwrap_or_else(|p| p.into_inner()).iter().filter(|l| l.contains(needle)).count()
     }
 
+    /// Sends `signal` (`STOP`, `CONT`, `TERM`) to the process.
+    pub fn signal(&self, signal: &str) -> anyhow::Result<()> {
+        let st = Command::new("kill").args([&format!("-{signal}"), &self.child.id().to_string()]).status()?;
+        anyhow::ensure!(st.success(), "kill -{signal} {} failed: {st}", self.child.id());
+        Ok(())
+    }
+
     /// SIGTERM, and a clean exit within 30 s.
     pub fn stop(mut self) -> anyhow::Result<()> {
-        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status()?;
+        self.signal("TERM")?;
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(st) = self.child.try_wait()? {
                 if !st.success() {
-                    bail!("firebreak exited with {st}:\n{}", self.log_tail(40));
+                    bail!("{} exited with {st}:\n{}", self.what, self.log_tail(40));
                 }
                 return Ok(());
             }
             if Instant::now() > deadline {
-                bail!("firebreak did not stop within 30 s of SIGTERM:\n{}", self.log_tail(40));
+                bail!("{} did not stop within 30 s of SIGTERM:\n{}", self.what, self.log_tail(40));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -133,13 +158,14 @@ impl Drop for Server {
     }
 }
 
-/// The `firebreak` binary next to this one (both come from the same `cargo build`).
-pub fn default_binary() -> PathBuf {
+/// The binary `name` next to this one (they come from the same `cargo build`), else `name`
+/// on the PATH.
+pub fn sibling_binary(name: &str) -> PathBuf {
     std::env::current_exe()
         .ok()
-        .and_then(|p| p.parent().map(|d| d.join("firebreak")))
+        .and_then(|p| p.parent().map(|d| d.join(name)))
         .filter(|p| p.is_file())
-        .unwrap_or_else(|| PathBuf::from("firebreak"))
+        .unwrap_or_else(|| PathBuf::from(name))
 }
 
 /// The model fetched by scripts/fetch-model.sh, relative to the repository.

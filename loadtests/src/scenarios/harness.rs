@@ -90,6 +90,7 @@ pub fn storm(o: &Options, url: &str, token: &str) -> crate::traffic::alerts::Sto
         distinct: o.distinct_alerts,
         duration: o.duration,
         give_up_after: o.drain_timeout,
+        max_in_flight: 256,
     }
 }
 
@@ -116,17 +117,23 @@ impl Sampling {
     }
 }
 
-/// Waits until the outbox has no open job of alerts (`alerts_only`) or of anything, up to
-/// `limit`; when that happened, in seconds since `started`.
+/// Waits until the outbox has no open job of alerts (`alerts_only`) or of anything, and no
+/// alert storm holds occurrences back (they are queued when it ends), up to `limit`; when
+/// that happened, in seconds since `started`.
 pub async fn outbox_done(reader: &Reader, started: Instant, limit: Duration, alerts_only: bool) -> Option<f64> {
     let until = Instant::now() + limit;
     loop {
         if let Ok(s) = reader.status().await {
             let o = &s["outbox"];
-            let open = o["pending"].as_i64().unwrap_or(0) + o["leased"].as_i64().unwrap_or(0);
-            let open = if alerts_only { open - o["pending_bulk"].as_i64().unwrap_or(0) } else { open };
-            if open <= 0 {
-                return Some(started.elapsed().as_secs_f64());
+            // Without figures (the database is down) nothing is known to be done.
+            if let Some(pending) = o["pending"].as_i64() {
+                let open = pending + o["leased"].as_i64().unwrap_or(0);
+                let open = if alerts_only { open - o["pending_bulk"].as_i64().unwrap_or(0) } else { open };
+                let storm = &s["storm"];
+                let held = storm["on"].as_bool() == Some(true) || storm["release_pending"].as_bool() == Some(true);
+                if open <= 0 && !held {
+                    return Some(started.elapsed().as_secs_f64());
+                }
             }
         }
         if Instant::now() > until {

@@ -3,7 +3,9 @@
 
 pub mod crash;
 pub mod death_spiral;
+pub mod deps;
 pub mod harness;
+pub mod throughput;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -30,6 +32,12 @@ pub struct Options {
     pub max_bulk_backlog: Option<usize>,
     /// Alert accept p99 allowed, in ms.
     pub max_alert_p99_ms: f64,
+    /// `firebreak-embedder`, for the drill that runs it remotely.
+    pub embedder: PathBuf,
+    /// Directory of `initdb` and `pg_ctl` (default: found).
+    pub pg_bin: Option<PathBuf>,
+    /// Webhooks in flight at once in the throughput scenario.
+    pub concurrency: usize,
 }
 
 /// Bearer tokens, one per client, so each is limited as its own source.

@@ -25,6 +25,9 @@ pub struct Storm {
     pub duration: Duration,
     /// How long a webhook is retried before it counts as lost.
     pub give_up_after: Duration,
+    /// Webhooks in flight at once: Alertmanager delivers each group on its own, a few
+    /// hundred at most; a handful makes a closed loop that measures throughput.
+    pub max_in_flight: usize,
 }
 
 /// What happened.
@@ -83,8 +86,7 @@ pub async fn run(s: Storm, started: Instant) -> StormOutcome {
     let per_second = (s.alerts_per_second as f64 / s.alerts_per_webhook as f64).max(0.1);
     let interval = Duration::from_secs_f64(1.0 / per_second);
     let out = Arc::new(Mutex::new(StormOutcome::default()));
-    // Alertmanager delivers each group on its own; a few hundred in flight at once at most.
-    let in_flight = Arc::new(Semaphore::new(256));
+    let in_flight = Arc::new(Semaphore::new(s.max_in_flight.max(1)));
     let end = Instant::now() + s.duration;
     let mut tasks = tokio::task::JoinSet::new();
     let mut next = 0usize;
