@@ -1,17 +1,19 @@
 //! What the scenarios share: a scratch directory with the gateway's tokens, the launch of
 //! a gateway, the embedder's measured capacity, the sampler, and the waits on the outbox.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use serde_json::json;
+use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::{Options, Tokens};
+use crate::report::Invariant;
 use crate::sampler::{self, Sample, Target};
 use crate::server::{Launch, Server};
 use crate::verify::Reader;
@@ -140,6 +142,49 @@ pub async fn outbox_done(reader: &Reader, started: Instant, limit: Duration, ale
             return None;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// What the gateway holds once its outbox has drained, read back through its API: the
+/// evidence that nothing acknowledged was lost and nothing was embedded twice.
+pub struct Holdings {
+    /// When the outbox drained, in seconds since the start; `None`: not within the limit.
+    pub drained_at: Option<f64>,
+    /// Fingerprints of the stored incidents.
+    pub stored: BTreeSet<String>,
+    /// `/v1/status` at the end.
+    pub status: Value,
+    pub done_bulk: i64,
+    pub failed: i64,
+    pub points: i64,
+}
+
+impl Holdings {
+    /// Waits (up to `limit`) for the outbox to drain, then reads.
+    pub async fn read(reader: &Reader, started: Instant, limit: Duration) -> anyhow::Result<Self> {
+        let drained_at = outbox_done(reader, started, limit, false).await;
+        let stored = reader.stored_fingerprints().await?;
+        let status = reader.status().await?;
+        let outbox = &status["outbox"];
+        let (done_bulk, failed) = (outbox["done_bulk"].as_i64().unwrap_or(-1), outbox["failed"].as_i64().unwrap_or(-1));
+        let points = status["dependencies"]["index"]["points"].as_i64().unwrap_or(-1);
+        Ok(Holdings { drained_at, stored, status, done_bulk, failed, points })
+    }
+
+    /// The invariants every scenario shares: each acknowledged alert stored, no job given
+    /// up, and exactly one index point per incident and per document (each is one chunk).
+    pub fn invariants(&self, acknowledged: &BTreeSet<String>, documents: usize) -> Vec<Invariant> {
+        let missing = acknowledged.iter().filter(|fp| !self.stored.contains(*fp)).count();
+        let (stored, points, failed) = (self.stored.len(), self.points, self.failed);
+        vec![
+            Invariant::check("every acknowledged alert stored", missing == 0, format!("{} distinct alerts acknowledged, {stored} stored, {missing} missing", acknowledged.len())),
+            Invariant::check("nothing failed", failed == 0, format!("{failed} jobs failed")),
+            Invariant::check(
+                "one point per item: embedded exactly once",
+                points == (stored + documents) as i64,
+                format!("{points} points for {stored} incidents + {documents} documents"),
+            ),
+        ]
     }
 }
 
