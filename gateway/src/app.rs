@@ -313,6 +313,12 @@ impl Gateway {
             "Searches answered keyword-only (degraded: true) because no query vector came in time",
             searches_degraded.clone(),
         );
+        let searches_without_store = prometheus_client::metrics::counter::Counter::default();
+        registry.register(
+            "firebreak_search_without_store",
+            "Searches answered from the index alone (degraded: true) because the database was unreachable",
+            searches_without_store.clone(),
+        );
         let searcher = Arc::new(Searcher {
             index: index.clone(),
             store: store.clone(),
@@ -321,6 +327,8 @@ impl Gateway {
             embed_timeout: cfg.search_embed_timeout,
             history_limit: 10,
             degraded: searches_degraded,
+            without_store: searches_without_store,
+            without_store_log: crate::log_throttle::Throttle::new(std::time::Duration::from_secs(60)),
         });
         let auth = AuthState::new(cfg.tokens.clone(), &mut registry);
         let shed = crate::api::shed::Shed::new(cfg.api.max_concurrent_requests, &mut registry);

@@ -94,6 +94,10 @@ pub struct Searcher {
     pub history_limit: usize,
     /// Searches answered keyword-only although a vector was wanted.
     pub degraded: prometheus_client::metrics::counter::Counter,
+    /// Searches answered from the index alone because the store was unreachable.
+    pub without_store: prometheus_client::metrics::counter::Counter,
+    /// One log line a minute for those, however many searches come.
+    pub without_store_log: crate::log_throttle::Throttle,
 }
 
 /// Chunks fetched per probe for each result wanted (items have several chunks).
@@ -142,7 +146,10 @@ impl Searcher {
             results.push(hit);
         }
         if let Some(e) = store_down {
-            tracing::debug!(error = %e, "database unavailable: search results without incident details");
+            self.without_store.inc();
+            if let Some(unlogged) = self.without_store_log.due("store") {
+                tracing::warn!(error = %e, unlogged, "database unavailable: searches answered from the index alone, without incident details");
+            }
             let why = format!("database unavailable, results without incident details or history: {e}");
             degraded_reason = Some(match degraded_reason {
                 Some(r) => format!("{r}; {why}"),
