@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Short versions of the death-spiral replay, the crash drill and the dependency drills
+# Short versions of the death-spiral replay, the crash drill, the dependency drills and the
+# real Prometheus → Alertmanager path
 # (docs/loadtests.md), as CI runs them: each against a real `firebreak serve` on loopback,
 # with the real model (and, for the drills, a private PostgreSQL cluster and a real
 # `firebreak-embedder serve`).
@@ -22,4 +23,7 @@ for scenario in death-spiral crash; do
 done
 target/debug/firebreak-loadtest deps --duration 40s --drain-timeout 5m \
   --report loadtests/reports/smoke-deps.json || status=1
+# Real Prometheus and Alertmanager in front of the gateway (about 65 s).
+target/debug/firebreak-loadtest alertmanager --drain-timeout 2m \
+  --report loadtests/reports/smoke-alertmanager.json || status=1
 exit $status

@@ -6,6 +6,7 @@
 mod chart;
 mod latency;
 mod postgres;
+mod prometheus;
 mod report;
 mod sampler;
 mod scenarios;
@@ -45,6 +46,10 @@ enum Scenario {
     Deps(Common),
     /// Alerts/s and documents/s sustained within the CPU budget, with latency percentiles.
     Throughput(Common),
+    /// Real Prometheus and Alertmanager in front of the gateway: an alert fires, is
+    /// delivered, searchable and resolved; deliveries during a database outage are retried
+    /// until stored.
+    Alertmanager(Common),
 }
 
 #[derive(Args, Clone)]
@@ -95,6 +100,12 @@ struct Common {
     /// Webhooks in flight at once in `throughput` (a closed loop).
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
+    /// Prometheus binary for `alertmanager` (Debian's package: prometheus).
+    #[arg(long, default_value = "prometheus")]
+    prometheus: PathBuf,
+    /// Alertmanager binary for `alertmanager` (Debian's package: prometheus-alertmanager).
+    #[arg(long, default_value = "prometheus-alertmanager")]
+    alertmanager: PathBuf,
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -120,6 +131,8 @@ impl Common {
             embedder: self.embedder.clone().unwrap_or_else(|| server::sibling_binary("firebreak-embedder")),
             pg_bin: self.pg_bin.clone(),
             concurrency: self.concurrency.max(1),
+            prometheus: self.prometheus.clone(),
+            alertmanager: self.alertmanager.clone(),
         }
     }
 }
@@ -131,6 +144,7 @@ async fn scenario(s: Scenario) -> anyhow::Result<Report> {
         Scenario::Crash(c) => ("crash", c, &[("crash", false)]),
         Scenario::Deps(c) => ("deps", c, &[("deps", false)]),
         Scenario::Throughput(c) => ("throughput", c, &[("throughput", false)]),
+        Scenario::Alertmanager(c) => ("alertmanager", c, &[("alertmanager", false)]),
     };
     let o = common.options(name);
     if let Some(dir) = o.report.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -144,6 +158,7 @@ async fn scenario(s: Scenario) -> anyhow::Result<Report> {
             "crash" => scenarios::crash::run(&o).await?,
             "deps" => scenarios::deps::run(&o).await?,
             "throughput" => scenarios::throughput::run(&o).await?,
+            "alertmanager" => scenarios::alertmanager::run(&o).await?,
             _ => scenarios::death_spiral::run_one(&o, label, *relaxed).await?,
         });
     }

@@ -51,7 +51,7 @@ impl Server {
             .arg("--model")
             .arg(&launch.model_dir)
             .args(&launch.args);
-        Self::spawn(cmd, "firebreak serving")
+        Self::spawn(cmd, "firebreak serving", "listen=")
     }
 
     /// Starts `firebreak-embedder serve` on a fresh loopback port with `cpu_threads`
@@ -59,11 +59,12 @@ impl Server {
     pub fn embedder(binary: &Path, model_dir: &Path, cpu_threads: usize) -> anyhow::Result<Server> {
         let mut cmd = Command::new(binary);
         cmd.arg("serve").arg("--listen").arg("127.0.0.1:0").arg("--model").arg(model_dir).arg("--cpu-threads").arg(cpu_threads.to_string());
-        Self::spawn(cmd, "serving /v1/embeddings")
+        Self::spawn(cmd, "serving /v1/embeddings", "listen=")
     }
 
-    /// Runs `cmd` and waits until it logs `ready` with its `listen=` address.
-    fn spawn(mut cmd: Command, ready: &'static str) -> anyhow::Result<Server> {
+    /// Runs `cmd` and waits until it logs a line with `ready` and its address after
+    /// `addr_key` (`listen=`; Prometheus' and Alertmanager's `address=`).
+    pub fn spawn(mut cmd: Command, ready: &'static str, addr_key: &'static str) -> anyhow::Result<Server> {
         let what = cmd.get_program().to_string_lossy().into_owned();
         let mut child = cmd
             .env("FIREBREAK_LOG", "info")
@@ -77,8 +78,8 @@ impl Server {
         let sink = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.split("listen=").nth(1).filter(|_| line.contains(ready)) {
-                    let _ = tx.send(addr.split_whitespace().next().unwrap_or("").to_owned());
+                if let Some(addr) = line.split(addr_key).nth(1).filter(|_| line.contains(ready)) {
+                    let _ = tx.send(addr.split_whitespace().next().unwrap_or("").trim_matches('"').to_owned());
                 }
                 let mut l = sink.lock().unwrap_or_else(|p| p.into_inner());
                 l.push(line);

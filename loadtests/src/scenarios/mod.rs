@@ -1,6 +1,7 @@
 //! The scenarios. Each starts the servers it needs, drives them, reads back what they
 //! hold, and returns a report whose invariants decide the verdict.
 
+pub mod alertmanager;
 pub mod crash;
 pub mod death_spiral;
 pub mod deps;
@@ -38,6 +39,9 @@ pub struct Options {
     pub pg_bin: Option<PathBuf>,
     /// Webhooks in flight at once in the throughput scenario.
     pub concurrency: usize,
+    /// Prometheus and Alertmanager, for the end-to-end alert path.
+    pub prometheus: PathBuf,
+    pub alertmanager: PathBuf,
 }
 
 /// Bearer tokens, one per client, so each is limited as its own source.
