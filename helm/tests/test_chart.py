@@ -9,6 +9,10 @@ Run: scripts/helm-test.sh (python -m unittest discover -s helm/tests).
 import copy
 import glob
 import os
+import re
+import shutil
+import subprocess
+import tempfile
 import unittest
 
 import helm_python
@@ -121,6 +125,62 @@ class Chart(unittest.TestCase):
         self.assertIn("firebreak_self=true", cm["data"]["FIREBREAK_SELF_ALERT_MATCHERS"])
         for a in alerts.values():
             self.assertEqual(a["labels"]["firebreak_self"], "true")
+
+
+def tool(name):
+    """Prometheus' and Alertmanager's own checkers (Debian's prometheus and
+    prometheus-alertmanager, which .ci/run installs): CI must have them."""
+    found = shutil.which(name)
+    if not found and os.environ.get("CI"):
+        raise AssertionError(f"{name} is not installed (.ci/run installs it)")
+    return found
+
+
+def yaml_blocks(path, heading):
+    """The ```yaml blocks of a Markdown file's section named `heading`."""
+    with open(path) as f:
+        text = f.read()
+    section = text.split(heading, 1)[1].split("\n## ", 1)[0]
+    return [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", section, re.S)]
+
+
+class RealCheckers(unittest.TestCase):
+    """The chart's alert rules and the documented Alertmanager receiver, checked by the
+    tools that will read them: promtool and amtool parse strictly (an unknown field, a
+    bad PromQL expression or duration fails)."""
+
+    def test_prometheus_rules_pass_promtool(self):
+        promtool = tool("promtool")
+        if not promtool:
+            self.skipTest("promtool not installed")
+        objs = render({"monitoring": {"prometheusRule": {"enabled": True}}})
+        rule = next(o for o in objs if o["kind"] == "PrometheusRule")
+        with tempfile.NamedTemporaryFile("w", suffix=".yml") as f:
+            yaml.safe_dump({"groups": rule["spec"]["groups"]}, f)
+            f.flush()
+            out = subprocess.run([promtool, "check", "rules", f.name], capture_output=True, text=True)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertIn("5 rules found", out.stdout + out.stderr)
+
+    def test_documented_receivers_pass_amtool(self):
+        amtool = tool("amtool")
+        if not amtool:
+            self.skipTest("amtool not installed")
+        docs = [(os.path.join(CHART, "README.md"), "## Alertmanager receiver"),
+                (os.path.join(CHART, "..", "..", "docs", "deploy.md"), "## Wire Alertmanager")]
+        for path, heading in docs:
+            blocks = yaml_blocks(path, heading)
+            self.assertTrue(blocks, f"no yaml block under {heading} in {path}")
+            for config in blocks:
+                with self.subTest(path):
+                    # The docs show the receiver and its route; a whole config also needs
+                    # the root route's default receiver, which is the reader's own.
+                    config["route"].setdefault("receiver", "firebreak")
+                    with tempfile.NamedTemporaryFile("w", suffix=".yml") as f:
+                        yaml.safe_dump(config, f)
+                        f.flush()
+                        out = subprocess.run([amtool, "check-config", f.name], capture_output=True, text=True)
+                    self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
 
 
 class PoliciesCatchBreakage(unittest.TestCase):
