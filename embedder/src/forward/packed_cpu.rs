@@ -22,7 +22,8 @@ use crate::model_dir::{Activation, BertConfig, Pooling};
 use crate::weights::{BertWeights, Linear, Norm};
 
 struct DenseF32 {
-    /// PyTorch layout `[out, in]`, used as a transposed view.
+    /// Transposed from PyTorch's `[out, in]` to `[in, out]` once at load, so the matmul
+    /// reads the weights row-major.
     weight: Vec<f32>,
     bias: Vec<f32>,
     inp: usize,
@@ -93,7 +94,13 @@ fn dense(parts: &[&Linear]) -> Result<DenseF32> {
         bias.extend(flat(&p.bias)?);
         out += p.weight.dims()[0];
     }
-    Ok(DenseF32 { weight, bias, inp, out })
+    let mut t = vec![0f32; weight.len()];
+    for o in 0..out {
+        for i in 0..inp {
+            t[i * out + o] = weight[o * inp + i];
+        }
+    }
+    Ok(DenseF32 { weight: t, bias, inp, out })
 }
 
 fn norm(n: &Norm) -> Result<NormF32> {
@@ -141,7 +148,7 @@ fn rows_per_task(tokens: usize) -> usize {
 /// `out = x·Wᵀ` with `out` prefilled by `prefill` (bias, or bias + residual).
 fn dense_into(out: &mut [f32], x: &[f32], tokens: usize, d: &DenseF32) {
     let a = MatRef::rows(x, tokens, d.inp);
-    let w = MatRef::rows(&d.weight, d.out, d.inp).t();
+    let w = MatRef::rows(&d.weight, d.inp, d.out);
     // SAFETY: `out` holds tokens × d.out floats and is distinct from `x` and the weights.
     unsafe { matmul(out.as_mut_ptr(), d.out, a, w, 1.0, true, parallelism()) };
 }
