@@ -11,7 +11,7 @@ use std::time::Duration;
 use firebreak_gateway::index::edge::EdgeIndex;
 use firebreak_gateway::index::point_id::point_id;
 use firebreak_gateway::index::server::ServerIndex;
-use firebreak_gateway::index::{IndexFilter, IndexPoint, Keywords, PointPayload, Probe, VectorIndex};
+use firebreak_gateway::index::{Field, IndexFilter, IndexPoint, Keywords, PointPayload, Probe, VectorIndex};
 use firebreak_gateway::store::JobKind;
 
 const DIM: usize = 8;
@@ -33,6 +33,8 @@ fn point(kw: &Keywords, kind: JobKind, target: i64, chunk: u32, ns: &str, time: 
             kind,
             target_id: target,
             chunk,
+            // Chunk 9 stands for an incident's cause point.
+            field: if chunk == 9 { Field::Cause } else { Field::Text },
             source: if kind == JobKind::Incident { "alertmanager".into() } else { "wiki".into() },
             namespace: Some(ns.into()),
             alertname: (kind == JobKind::Incident).then(|| "KubePodCrashLooping".into()),
@@ -51,15 +53,16 @@ async fn contract(index: Arc<dyn VectorIndex>) {
         point(&kw, JobKind::Document, 1, 0, "mail", 200, "runbook for postfix queue", 1),
         point(&kw, JobKind::Document, 1, 1, "mail", 200, "second chunk about dovecot", 2),
         point(&kw, JobKind::Document, 2, 0, "photos", 300, "immich thumbnails slow", 3),
+        point(&kw, JobKind::Incident, 1, 9, "mail", 100, "memory limit too low for the spool", 5),
     ];
     index.upsert(points.clone()).await.unwrap();
     // A retried job writes the same ids again: nothing is duplicated.
     index.upsert(points.clone()).await.unwrap();
-    assert_eq!(index.count().await.unwrap(), 4);
+    assert_eq!(index.count().await.unwrap(), 5);
 
     let all = IndexFilter::default();
     let hits = index.search(Probe::Dense(axis(3)), &all, 10).await.unwrap();
-    assert_eq!(hits.len(), 4);
+    assert_eq!(hits.len(), 5);
     assert_eq!((hits[0].payload.kind, hits[0].payload.target_id), (JobKind::Document, 2));
     assert_eq!(hits[0].payload, points[3].payload, "payload round-trips");
 
@@ -82,7 +85,14 @@ async fn contract(index: Arc<dyn VectorIndex>) {
             t
         }
     };
-    assert_eq!(only(IndexFilter { kinds: vec![JobKind::Incident], ..Default::default() }).await, vec![(JobKind::Incident, 1, 0)]);
+    assert_eq!(
+        only(IndexFilter { kinds: vec![JobKind::Incident], ..Default::default() }).await,
+        vec![(JobKind::Incident, 1, 0), (JobKind::Incident, 1, 9)]
+    );
+    // Cause points by their field; text points are the rest (they carry no field).
+    assert_eq!(only(IndexFilter { fields: vec![Field::Cause], ..Default::default() }).await, vec![(JobKind::Incident, 1, 9)]);
+    assert_eq!(only(IndexFilter { fields: vec![Field::Text], kinds: vec![JobKind::Incident], ..Default::default() }).await, vec![(JobKind::Incident, 1, 0)]);
+    assert_eq!(points[4].payload, index.search(Probe::Dense(axis(5)), &all, 1).await.unwrap()[0].payload, "the field round-trips");
     assert_eq!(only(IndexFilter { namespace: Some("photos".into()), ..Default::default() }).await, vec![(JobKind::Document, 2, 0)]);
     assert_eq!(only(IndexFilter { since: Some(250), ..Default::default() }).await, vec![(JobKind::Document, 2, 0)]);
     assert_eq!(
@@ -92,7 +102,7 @@ async fn contract(index: Arc<dyn VectorIndex>) {
 
     // Document 1 shrinks to one chunk; its second chunk goes, nothing else does.
     index.remove_chunks_from(JobKind::Document, 1, 1).await.unwrap();
-    assert_eq!(index.count().await.unwrap(), 3);
+    assert_eq!(index.count().await.unwrap(), 4);
     assert!(index.search(Probe::Keywords(kw.query("dovecot")), &all, 10).await.unwrap().is_empty());
     // An empty keyword query (only stopwords) finds nothing rather than failing.
     assert!(index.search(Probe::Keywords(kw.query("the and of")), &all, 10).await.unwrap().is_empty());
@@ -103,9 +113,10 @@ async fn qdrant_edge_backend() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("vectors");
     contract(Arc::new(EdgeIndex::open(&path, DIM).unwrap())).await;
-    // Reopened from disk: the points are still there.
+    // Reopened from disk (its payload indexes made again, which changes nothing): the
+    // points are still there.
     let reopened = EdgeIndex::open(&path, DIM).unwrap();
-    assert_eq!(reopened.count().await.unwrap(), 3);
+    assert_eq!(reopened.count().await.unwrap(), 4);
     drop(reopened);
     // A shard made for another dimension is refused with a clear error.
     let err = EdgeIndex::open(&path, DIM * 2).err().expect("dimension mismatch refused");

@@ -30,3 +30,28 @@ impl JobKind {
         }
     }
 }
+
+/// Which part of an item a point indexes. Every item has its text (one point per chunk);
+/// an incident also has its cause (the description beyond its rule's template, and its
+/// notes), a second point that alert queries rank by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Field {
+    #[default]
+    Text,
+    Cause,
+}
+
+impl Field {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Field::Text => "text",
+            Field::Cause => "cause",
+        }
+    }
+
+    /// For `skip_serializing_if`: points written before fields existed are text.
+    pub fn is_text(&self) -> bool {
+        *self == Field::Text
+    }
+}

@@ -34,7 +34,7 @@ fn edge_err(e: impl std::fmt::Display) -> IndexError {
 }
 
 impl EdgeIndex {
-    /// Opens the shard at `path`, creating it (with its payload indexes) on first start.
+    /// Opens the shard at `path`, creating it on first start, with its payload indexes.
     /// A shard made for another dimension is refused: mixing models corrupts search.
     pub fn open(path: &Path, dim: usize) -> IndexResult<Self> {
         let existing = path.join("edge_config.json").exists();
@@ -56,24 +56,28 @@ impl EdgeIndex {
                 .vector(DENSE, EdgeVectorParamsBuilder::new(dim, Distance::Cosine).build())
                 .sparse_vector(KEYWORDS, EdgeSparseVectorParamsBuilder::new().modifier(Modifier::Idf).build())
                 .build();
-            let shard = EdgeShard::new(path, config).map_err(|e| IndexError::Config(format!("{}: {e}", path.display())))?;
-            for (fields, ty) in [
-                (super::INDEXED_KEYWORD_FIELDS, PayloadSchemaType::Keyword),
-                (super::INDEXED_INTEGER_FIELDS, PayloadSchemaType::Integer),
-            ] {
-                for field in fields {
-                    let field_name = JsonPath::try_from(*field)
-                        .map_err(|_| IndexError::Config(format!("payload field name {field:?}")))?;
-                    shard
-                        .update(UpdateOperation::FieldIndexOperation(FieldIndexOperations::CreateIndex(CreateIndex {
-                            field_name,
-                            field_schema: Some(ty.into()),
-                        })))
-                        .map_err(|e| IndexError::Config(format!("payload index {field}: {e}")))?;
+            EdgeShard::new(path, config).map_err(|e| IndexError::Config(format!("{}: {e}", path.display())))?
+        };
+        // At every open, so a shard made by an older version gains the indexes added since
+        // (creating one that exists changes nothing).
+        for (fields, ty) in [
+            (super::INDEXED_KEYWORD_FIELDS, PayloadSchemaType::Keyword),
+            (super::INDEXED_INTEGER_FIELDS, PayloadSchemaType::Integer),
+        ] {
+            for field in fields {
+                let field_name =
+                    JsonPath::try_from(*field).map_err(|_| IndexError::Config(format!("payload field name {field:?}")))?;
+                let made = shard.update(UpdateOperation::FieldIndexOperation(FieldIndexOperations::CreateIndex(CreateIndex {
+                    field_name,
+                    field_schema: Some(ty.into()),
+                })));
+                match made {
+                    Ok(_) => {}
+                    Err(e) if existing => tracing::debug!(field, error = %e, "payload index not (re)created"),
+                    Err(e) => return Err(IndexError::Config(format!("payload index {field}: {e}"))),
                 }
             }
-            shard
-        };
+        }
         let index = EdgeIndex { shard: Arc::new(shard), writer: Arc::new(Mutex::new(())), path: path.to_owned() };
         tracing::info!(path = %index.path.display(), dim, created = !existing, "vector index ready (qdrant-edge)");
         Ok(index)

@@ -5,6 +5,7 @@
 use serde_json::{json, Value};
 
 use crate::store::JobKind;
+use firebreak_intake::kind::Field;
 
 /// Conditions on the payload; every set field must match. The search request's filter,
 /// checked in `firebreak_intake::search`, is the index's filter as it is.
@@ -19,6 +20,8 @@ pub enum Cond {
     Integer { key: &'static str, value: i64 },
     /// `key` ≥ `value`.
     AtLeast { key: &'static str, value: i64 },
+    /// `key` is not `value` (or absent).
+    NotKeyword { key: &'static str, value: String },
 }
 
 /// The filter as a list of conditions that must all hold.
@@ -26,6 +29,13 @@ pub fn conditions(f: &IndexFilter) -> Vec<Cond> {
     let mut c = Vec::new();
     if !f.kinds.is_empty() {
         c.push(Cond::Keyword { key: "kind", values: f.kinds.iter().map(|k| k.as_str().to_owned()).collect() });
+    }
+    // Text points carry no `field` (they predate it, and most points are text), so only
+    // the cause field can be asked for by value; "text only" is "not cause".
+    match (f.fields.contains(&Field::Text), f.fields.contains(&Field::Cause)) {
+        (false, true) => c.push(Cond::Keyword { key: "field", values: vec![Field::Cause.as_str().to_owned()] }),
+        (true, false) => c.push(Cond::NotKeyword { key: "field", value: Field::Cause.as_str().to_owned() }),
+        _ => {}
     }
     for (key, v) in [("source", &f.source), ("namespace", &f.namespace), ("alertname", &f.alertname)] {
         if let Some(v) = v {
@@ -47,21 +57,31 @@ pub fn chunks_from(kind: JobKind, target_id: i64, from: u32) -> Vec<Cond> {
     ]
 }
 
-/// Conditions as Qdrant filter JSON (`{"must": [...]}`), or `None` when there are none.
+/// Conditions as Qdrant filter JSON (`{"must": [...], "must_not": [...]}`), or `None`
+/// when there are none.
 pub fn to_qdrant_json(conds: &[Cond]) -> Option<Value> {
     if conds.is_empty() {
         return None;
     }
-    let must: Vec<Value> = conds
-        .iter()
-        .map(|c| match c {
-            Cond::Keyword { key, values } if values.len() == 1 => json!({"key": key, "match": {"value": values[0]}}),
-            Cond::Keyword { key, values } => json!({"key": key, "match": {"any": values}}),
-            Cond::Integer { key, value } => json!({"key": key, "match": {"value": value}}),
-            Cond::AtLeast { key, value } => json!({"key": key, "range": {"gte": value}}),
-        })
-        .collect();
-    Some(json!({ "must": must }))
+    let mut must = Vec::new();
+    let mut must_not = Vec::new();
+    for c in conds {
+        match c {
+            Cond::Keyword { key, values } if values.len() == 1 => must.push(json!({"key": key, "match": {"value": values[0]}})),
+            Cond::Keyword { key, values } => must.push(json!({"key": key, "match": {"any": values}})),
+            Cond::Integer { key, value } => must.push(json!({"key": key, "match": {"value": value}})),
+            Cond::AtLeast { key, value } => must.push(json!({"key": key, "range": {"gte": value}})),
+            Cond::NotKeyword { key, value } => must_not.push(json!({"key": key, "match": {"value": value}})),
+        }
+    }
+    let mut f = serde_json::Map::new();
+    if !must.is_empty() {
+        f.insert("must".into(), Value::Array(must));
+    }
+    if !must_not.is_empty() {
+        f.insert("must_not".into(), Value::Array(must_not));
+    }
+    Some(Value::Object(f))
 }
 
 #[cfg(test)]
@@ -89,5 +109,15 @@ mod tests {
                 {"key": "time", "range": {"gte": 5}},
             ]})
         );
+    }
+
+    #[test]
+    fn fields_filter_on_cause_or_on_its_absence() {
+        let cause = IndexFilter { fields: vec![Field::Cause], ..Default::default() };
+        assert_eq!(to_qdrant_json(&conditions(&cause)).unwrap(), json!({"must": [{"key": "field", "match": {"value": "cause"}}]}));
+        let text = IndexFilter { fields: vec![Field::Text], ..Default::default() };
+        assert_eq!(to_qdrant_json(&conditions(&text)).unwrap(), json!({"must_not": [{"key": "field", "match": {"value": "cause"}}]}));
+        let both = IndexFilter { fields: vec![Field::Text, Field::Cause], ..Default::default() };
+        assert_eq!(to_qdrant_json(&conditions(&both)), None);
     }
 }

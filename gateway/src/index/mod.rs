@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Millis;
 use crate::store::JobKind;
+pub use firebreak_intake::kind::Field;
 
 pub use filter::IndexFilter;
 pub use keywords::Keywords;
@@ -54,6 +55,9 @@ pub struct PointPayload {
     /// Incident or document row id.
     pub target_id: i64,
     pub chunk: u32,
+    /// Which part of the item: its text, or an incident's cause (absent: text).
+    #[serde(default, skip_serializing_if = "Field::is_text")]
+    pub field: Field,
     /// "alertmanager" for incidents, the ingest source for documents.
     pub source: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -84,7 +88,7 @@ impl PointPayload {
 }
 
 /// Fields with a payload index, and their types: created with the collection.
-pub const INDEXED_KEYWORD_FIELDS: &[&str] = &["kind", "source", "namespace", "alertname", "severity"];
+pub const INDEXED_KEYWORD_FIELDS: &[&str] = &["kind", "field", "source", "namespace", "alertname", "severity"];
 pub const INDEXED_INTEGER_FIELDS: &[&str] = &["target_id", "chunk", "time"];
 
 /// One point to write.

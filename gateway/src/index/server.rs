@@ -34,11 +34,16 @@ fn filter(conds: &[Cond]) -> Option<Filter> {
     if conds.is_empty() {
         return None;
     }
-    Some(Filter::must(conds.iter().map(|c| match c {
-        Cond::Keyword { key, values } => Condition::matches(*key, values.clone()),
-        Cond::Integer { key, value } => Condition::matches(*key, *value),
-        Cond::AtLeast { key, value } => Condition::range(*key, Range { gte: Some(*value as f64), ..Default::default() }),
-    })))
+    let (mut must, mut must_not) = (Vec::new(), Vec::new());
+    for c in conds {
+        match c {
+            Cond::Keyword { key, values } => must.push(Condition::matches(*key, values.clone())),
+            Cond::Integer { key, value } => must.push(Condition::matches(*key, *value)),
+            Cond::AtLeast { key, value } => must.push(Condition::range(*key, Range { gte: Some(*value as f64), ..Default::default() })),
+            Cond::NotKeyword { key, value } => must_not.push(Condition::matches(*key, value.clone())),
+        }
+    }
+    Some(Filter { must, must_not, ..Default::default() })
 }
 
 impl ServerIndex {
@@ -60,18 +65,18 @@ impl ServerIndex {
                 .create_collection(CreateCollectionBuilder::new(collection).vectors_config(vectors).sparse_vectors_config(sparse))
                 .await
                 .map_err(unavailable)?;
-            for (fields, ty) in
-                [(super::INDEXED_KEYWORD_FIELDS, FieldType::Keyword), (super::INDEXED_INTEGER_FIELDS, FieldType::Integer)]
-            {
-                for field in fields {
-                    index
-                        .client
-                        .create_field_index(CreateFieldIndexCollectionBuilder::new(collection, *field, ty).wait(true))
-                        .await
-                        .map_err(unavailable)?;
-                }
-            }
             tracing::info!(url, collection, dim, "created Qdrant collection");
+        }
+        // At every start: a collection made by an older version gains the indexes added
+        // since (Qdrant accepts re-creating an existing one).
+        for (fields, ty) in [(super::INDEXED_KEYWORD_FIELDS, FieldType::Keyword), (super::INDEXED_INTEGER_FIELDS, FieldType::Integer)] {
+            for field in fields {
+                index
+                    .client
+                    .create_field_index(CreateFieldIndexCollectionBuilder::new(collection, *field, ty).wait(true))
+                    .await
+                    .map_err(unavailable)?;
+            }
         }
         Ok(index)
     }
