@@ -16,6 +16,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::admission::Admission;
+use crate::analysis::Glossary;
 use crate::breaker::{Breaker, BreakerConfig, BreakerMetrics};
 use crate::budget::{BudgetLimits, EmbedBudget};
 use crate::embedding::guarded::Guarded as GuardedEmbedder;
@@ -89,6 +90,8 @@ pub struct GatewayConfig {
     pub pressure: PressureConfig,
     /// Bearer tokens; empty means an open server (loopback only, see [`crate::auth::check_bind`]).
     pub tokens: Arc<Tokens>,
+    /// The operations glossary both indexing and search expand keywords with.
+    pub glossary: Arc<Glossary>,
 }
 
 /// The circuit breakers' settings (crate::breaker): shared trip and pause rules, and a
@@ -175,6 +178,7 @@ impl GatewayConfig {
             storm_window: Duration::from_secs(60),
             pressure: PressureConfig::default(),
             tokens: Arc::new(Tokens::default()),
+            glossary: Arc::new(Glossary::load(&[]).expect("the built-in glossary parses (a unit test checks it)")),
         }
     }
 }
@@ -303,6 +307,7 @@ impl Gateway {
             index: index.clone(),
             scheduler: scheduler.clone(),
             keywords: keywords.clone(),
+            glossary: cfg.glossary.clone(),
             segmenter,
             metrics: Arc::new(IndexerMetrics::new(&mut registry)),
         });
@@ -324,6 +329,7 @@ impl Gateway {
             store: store.clone(),
             scheduler: scheduler.clone(),
             keywords,
+            glossary: cfg.glossary.clone(),
             embed_timeout: cfg.search_embed_timeout,
             history_limit: 10,
             degraded: searches_degraded,

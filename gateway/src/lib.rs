@@ -9,6 +9,7 @@
 //! the node safe are listed, with their defaults, in `docs/protection.md`.
 
 pub mod admission;
+pub mod analysis;
 pub mod api;
 pub mod app;
 pub mod auth;
@@ -19,6 +20,7 @@ pub mod clock;
 pub mod data_dir;
 pub use firebreak_intake::alertmanager;
 pub mod embedding;
+pub mod eval;
 pub mod hashing;
 pub mod index;
 pub mod indexer;

@@ -74,6 +74,7 @@ async fn long_documents_are_chunked_indexed_and_shrink_cleanly() {
     let q = firebreak_gateway::search::Query {
         source: "test".into(),
         text: "TLS certificate expiry on the ingress".into(),
+        alert: None,
         k: 1,
         filter: Default::default(),
         mode: firebreak_gateway::search::Mode::Hybrid,

@@ -75,7 +75,7 @@ async fn indexes_and_searches_through_firebreak_embedder_serve() {
     for (text, alertname, external_id) in
         [("https cert about to run out", Some("CertificateExpiringSoon"), None), ("where are the picture backups stored", None, Some("runbook/backups"))]
     {
-        let q = Query { text: text.into(), k: 1, filter: Default::default(), mode: Mode::Dense, source: "test".into() };
+        let q = Query { text: text.into(), alert: None, k: 1, filter: Default::default(), mode: Mode::Dense, source: "test".into() };
         let r = st.searcher.search(&q).await.unwrap();
         assert_eq!((r.mode, r.degraded), (Mode::Dense, false));
         let hit = &r.results[0];

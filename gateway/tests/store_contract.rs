@@ -194,6 +194,55 @@ async fn held_alerts_are_stored_without_a_job_until_resolved(s: SqlxStore) {
     assert!(s.claim_jobs("w", 10, Duration::from_secs(60), T0 + 6).await.unwrap().is_empty(), "queued once");
 }
 
+/// Claims everything claimable and completes it; returns the target ids claimed.
+async fn drain(s: &SqlxStore, at: i64) -> Vec<i64> {
+    let jobs = s.claim_jobs("w", 100, Duration::from_secs(60), at).await.unwrap();
+    for j in &jobs {
+        assert!(s.complete_job(j.id, "w", at).await.unwrap());
+    }
+    let mut ids: Vec<i64> = jobs.iter().map(|j| j.target_id).collect();
+    ids.sort();
+    ids
+}
+
+async fn a_young_alertnames_incidents_are_requeued_while_its_template_forms(s: SqlxStore) {
+    let id = |fp: &'static str| {
+        let s = s.clone();
+        async move { s.list_incidents(&IncidentQuery { limit: 50, ..Default::default() }).await.unwrap().into_iter().find(|i| i.head.fingerprint == fp).unwrap().head.id }
+    };
+    let send = |fp: &'static str, at: i64| {
+        let s = s.clone();
+        async move {
+            let (hook, raw) = common::webhook("firing", &[(fp, "DiskFull", "disk almost full")]);
+            s.record_webhook("alertmanager", &hook, &raw, &[], at).await.unwrap()
+        }
+    };
+    send("a", T0).await;
+    assert_eq!(drain(&s, T0).await, vec![id("a").await]);
+    // A second fingerprint of the same alertname: its own job, and the first's again.
+    send("b", T0 + 1).await;
+    let mut want = vec![id("a").await, id("b").await];
+    want.sort();
+    assert_eq!(drain(&s, T0 + 1).await, want);
+    // A resend of a known fingerprint is no new evidence: nothing but its own (none).
+    send("b", T0 + 2).await;
+    assert!(drain(&s, T0 + 2).await.is_empty());
+    // Siblings whose jobs still wait get no second job.
+    send("c", T0 + 3).await;
+    send("d", T0 + 4).await;
+    assert_eq!(drain(&s, T0 + 4).await.len(), 4, "a, b, c, d once each");
+    // Four other fingerprints: the template has its history, nothing more is re-queued.
+    send("e", T0 + 5).await;
+    assert_eq!(drain(&s, T0 + 5).await, vec![id("e").await]);
+
+    // What the template is learnt from: one per other fingerprint, newest first.
+    let sib = s.alert_siblings("DiskFull", "e", 3).await.unwrap();
+    assert_eq!(sib.len(), 3);
+    assert_eq!(sib[0].get("summary").map(String::as_str), Some("disk almost full"));
+    assert_eq!(s.alert_siblings("DiskFull", "e", 20).await.unwrap().len(), 4);
+    assert!(s.alert_siblings("Other", "e", 20).await.unwrap().is_empty());
+}
+
 async fn vector_cache_round_trips(s: SqlxStore) {
     assert_eq!(s.cached_vector("m", "h").await.unwrap(), None);
     let v = vec![0.25f32, -1.5, 3.0e-8];
@@ -236,6 +285,7 @@ on_both_backends!(
     notes_are_stored_and_requeue_the_incident,
     vector_cache_round_trips,
     held_alerts_are_stored_without_a_job_until_resolved,
+    a_young_alertnames_incidents_are_requeued_while_its_template_forms,
 );
 
 #[tokio::test]

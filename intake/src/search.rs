@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::alert_text::alert_query;
 use crate::alertmanager::Alert;
-use crate::kind::JobKind;
+use crate::kind::{Field, JobKind};
 use crate::rejection::{Rejection, Status};
 use crate::time::{parse_rfc3339, Millis};
 
@@ -70,6 +70,8 @@ pub struct SearchLimits {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SearchFilter {
     pub kinds: Vec<JobKind>,
+    /// Which points: any when empty. Not part of the request; alert-aware search sets it.
+    pub fields: Vec<Field>,
     pub source: Option<String>,
     pub namespace: Option<String>,
     pub alertname: Option<String>,
@@ -80,6 +82,8 @@ pub struct SearchFilter {
 #[derive(Debug, Clone)]
 pub struct SearchInput {
     pub text: String,
+    /// The alert, when the query is one.
+    pub alert: Option<Alert>,
     pub k: usize,
     pub filter: SearchFilter,
     pub mode: Mode,
@@ -88,9 +92,9 @@ pub struct SearchInput {
 impl SearchRequest {
     /// Checks the request and reads an alert query as text.
     pub fn validate(self, limits: SearchLimits) -> Result<SearchInput, Rejection> {
-        let text = match (self.query, self.alert) {
-            (Some(q), None) => q,
-            (None, Some(a)) => alert_query(&a),
+        let (text, alert) = match (self.query, self.alert) {
+            (Some(q), None) => (q, None),
+            (None, Some(a)) => (alert_query(&a), Some(a)),
             _ => return Err(Rejection::invalid("bad_query", "give exactly one of \"query\" (text) or \"alert\" (an Alertmanager alert)")),
         };
         if text.trim().is_empty() {
@@ -112,11 +116,12 @@ impl SearchRequest {
         };
         let filter = SearchFilter {
             kinds: self.kinds.unwrap_or_default(),
+            fields: Vec::new(),
             source: self.filter.source,
             namespace: self.filter.namespace,
             alertname: self.filter.alertname,
             since,
         };
-        Ok(SearchInput { text, k: self.k, filter, mode: self.mode })
+        Ok(SearchInput { text, alert, k: self.k, filter, mode: self.mode })
     }
 }

@@ -24,8 +24,8 @@ pub async fn search(
 ) -> Result<Json<SearchResponse>, ApiError> {
     let req: SearchRequest = json_body(body, state.limits.max_body_bytes, SHAPE)?;
     let limits = SearchLimits { max_k: state.limits.max_search_k, max_query_bytes: state.limits.max_query_bytes };
-    let SearchInput { text, k, filter, mode } = req.validate(limits).map_err(rejected)?;
-    let q = Query { text, k, filter, mode, source };
+    let SearchInput { text, alert, k, filter, mode } = req.validate(limits).map_err(rejected)?;
+    let q = Query { text, alert, k, filter, mode, source };
     let resp = state.searcher.search(&q).await.map_err(search_error)?;
     Ok(Json(resp))
 }

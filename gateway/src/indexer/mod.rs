@@ -10,7 +10,7 @@
 //! costs a million rows in the outbox, not a million tasks in memory.
 
 pub mod metrics;
-mod points;
+pub(crate) mod points;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -22,6 +22,7 @@ use tokio::task::JoinSet;
 pub use metrics::IndexerMetrics;
 
 use crate::admission::Admission;
+use crate::analysis::Glossary;
 use crate::chunking::{ChunkPolicy, Segmenter};
 use crate::clock::now_millis;
 use crate::embedding::{Class, EmbedFailure};
@@ -76,6 +77,8 @@ pub struct Indexer {
     pub index: Arc<dyn VectorIndex>,
     pub scheduler: Scheduler,
     pub keywords: Arc<Keywords>,
+    /// Concepts added to every point's keywords.
+    pub glossary: Arc<Glossary>,
     pub segmenter: Segmenter,
     pub metrics: Arc<IndexerMetrics>,
 }
@@ -261,9 +264,11 @@ impl Indexer {
             tracing::warn!(job = job.id, kept = chunks.chunks.len(), dropped = chunks.dropped, "text longer than --max-chunks; its tail is stored but not indexed");
             self.metrics.chunks_dropped.inc_by(chunks.dropped as u64);
         }
-        let vectors = self.vectors(&chunks.chunks, Class::from_job_priority(job.priority), &job.source).await?;
-        let n = chunks.chunks.len() as u32;
-        let points = points::build(job, &item, chunks.chunks, vectors, &self.keywords);
+        let text_chunks = chunks.chunks.len();
+        let texts = points::texts(&item, chunks.chunks);
+        let vectors = self.vectors(&texts, Class::from_job_priority(job.priority), &job.source).await?;
+        let n = texts.len() as u32;
+        let points = points::build(job, &item, texts, text_chunks, vectors, &self.keywords, &self.glossary);
         self.index.upsert(points).await?;
         self.index.remove_chunks_from(job.kind, job.target_id, n).await?;
         self.metrics.points_written.inc_by(n as u64);

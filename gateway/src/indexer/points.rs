@@ -1,43 +1,85 @@
-//! From a job to the points that index it: which text, which payload.
+//! From a job to the points that index it: which texts, which payload.
+//!
+//! Every item is indexed by its text, one point per chunk (field `text`). An incident is
+//! also indexed by its cause (field `cause`, one more point after the chunks): the
+//! description beyond its alert's template, learnt from the other incidents of the same
+//! alertname, and the notes, without instance names ([`crate::analysis`]). Alert queries
+//! rank the incidents of their alertname by that field; the text field serves free-text
+//! questions and everything else. Every field's keyword vector includes the glossary
+//! concepts its text mentions.
 
+use crate::analysis::{cause_text, Glossary, Template, DESCRIBING};
 use crate::index::point_id::point_id;
-use crate::index::{IndexPoint, Keywords, PointPayload};
+use crate::index::{Field, IndexPoint, Keywords, PointPayload};
 use crate::render;
-use crate::store::{Job, JobKind, SqlStore, StoreResult};
+use crate::store::{Incident, Job, JobKind, SqlStore, StoreResult};
 
-/// A job's item, rendered for embedding, with the payload every chunk shares.
+/// Other incidents of an alertname its template is learnt from: enough to tell
+/// boilerplate from chance, few enough that indexing stays one small query.
+pub(crate) const TEMPLATE_SIBLINGS: usize = 20;
+
+/// A job's item, rendered for embedding, with the payload every point shares.
 pub(crate) struct Item {
     pub text: String,
+    /// An incident's cause text, when it has one.
+    pub cause: Option<String>,
     pub payload: PointPayload,
+}
+
+/// The first describing annotation of a JSON annotation object.
+pub(crate) fn description(annotations: &serde_json::Value) -> &str {
+    DESCRIBING.iter().find_map(|k| annotations.get(*k).and_then(|v| v.as_str())).unwrap_or("")
+}
+
+/// The template of an incident's alertname, from the store's history of it.
+pub(crate) async fn template_for(store: &dyn SqlStore, alertname: &str, fingerprint: &str) -> StoreResult<Template> {
+    let siblings = store.alert_siblings(alertname, fingerprint, TEMPLATE_SIBLINGS).await?;
+    let descriptions: Vec<&str> =
+        siblings.iter().filter_map(|a| DESCRIBING.iter().find_map(|k| a.get(*k).map(String::as_str))).collect();
+    Ok(Template::learn(&descriptions))
+}
+
+async fn incident_cause(store: &dyn SqlStore, i: &Incident) -> StoreResult<Option<String>> {
+    let template = template_for(store, &i.head.alertname, &i.head.fingerprint).await?;
+    let cause = cause_text(description(&i.annotations), i.notes.iter().map(|n| n.text.as_str()), &template);
+    Ok((!cause.trim().is_empty()).then_some(cause))
 }
 
 /// Reads the job's item back from the store (`None` if it is gone).
 pub(crate) async fn load(store: &dyn SqlStore, job: &Job) -> StoreResult<Option<Item>> {
     Ok(match job.kind {
-        JobKind::Incident => store.incident(job.target_id).await?.map(|i| {
-            let summary = i.annotations.get("summary").and_then(|v| v.as_str()).map(str::to_owned);
-            Item {
-                text: render::incident(&i),
-                payload: PointPayload {
-                    kind: JobKind::Incident,
-                    target_id: i.head.id,
-                    chunk: 0,
-                    source: "alertmanager".into(),
-                    namespace: i.head.namespace.clone(),
-                    alertname: Some(i.head.alertname.clone()),
-                    severity: i.head.severity.clone(),
-                    time: i.head.starts_at,
-                    title: Some(summary.unwrap_or_else(|| i.head.alertname.clone())),
-                    text: String::new(),
-                },
+        JobKind::Incident => match store.incident(job.target_id).await? {
+            None => None,
+            Some(i) => {
+                let cause = incident_cause(store, &i).await?;
+                let summary = i.annotations.get("summary").and_then(|v| v.as_str()).map(str::to_owned);
+                Some(Item {
+                    text: render::incident(&i),
+                    cause,
+                    payload: PointPayload {
+                        kind: JobKind::Incident,
+                        target_id: i.head.id,
+                        chunk: 0,
+                        field: Field::Text,
+                        source: "alertmanager".into(),
+                        namespace: i.head.namespace.clone(),
+                        alertname: Some(i.head.alertname.clone()),
+                        severity: i.head.severity.clone(),
+                        time: i.head.starts_at,
+                        title: Some(summary.unwrap_or_else(|| i.head.alertname.clone())),
+                        text: String::new(),
+                    },
+                })
             }
-        }),
+        },
         JobKind::Document => store.document(job.target_id).await?.map(|d| Item {
             text: render::document(&d),
+            cause: None,
             payload: PointPayload {
                 kind: JobKind::Document,
                 target_id: d.id,
                 chunk: 0,
+                field: Field::Text,
                 source: d.source.clone(),
                 namespace: d.metadata.get("namespace").and_then(|v| v.as_str()).map(str::to_owned),
                 alertname: d.metadata.get("alertname").and_then(|v| v.as_str()).map(str::to_owned),
@@ -50,17 +92,38 @@ pub(crate) async fn load(store: &dyn SqlStore, job: &Job) -> StoreResult<Option<
     })
 }
 
-/// One point per chunk, under deterministic ids.
-pub(crate) fn build(job: &Job, item: &Item, chunks: Vec<String>, vectors: Vec<Vec<f32>>, keywords: &Keywords) -> Vec<IndexPoint> {
-    chunks
+/// What gets embedded, in point order: the text's chunks, then the cause.
+pub(crate) fn texts(item: &Item, chunks: Vec<String>) -> Vec<String> {
+    let mut out = chunks;
+    out.extend(item.cause.clone());
+    out
+}
+
+/// One point per text, under deterministic ids; the first `text_chunks` are the text
+/// field, the one after them (if any) the cause.
+pub(crate) fn build(
+    job: &Job,
+    item: &Item,
+    texts: Vec<String>,
+    text_chunks: usize,
+    vectors: Vec<Vec<f32>>,
+    keywords: &Keywords,
+    glossary: &Glossary,
+) -> Vec<IndexPoint> {
+    texts
         .into_iter()
         .zip(vectors)
         .enumerate()
         .map(|(n, (text, dense))| IndexPoint {
             id: point_id(job.kind, job.target_id, n as u32),
             dense,
-            keywords: keywords.document(&text),
-            payload: PointPayload { chunk: n as u32, text, ..item.payload.clone() },
+            keywords: keywords.document(&glossary.expand(&text)),
+            payload: PointPayload {
+                chunk: n as u32,
+                field: if n < text_chunks { Field::Text } else { Field::Cause },
+                text,
+                ..item.payload.clone()
+            },
         })
         .collect()
 }

@@ -1,9 +1,17 @@
 //! Rankings of chunks → one ranking of items (incidents, documents).
 //!
 //! A long document has many chunks; a result list must show it once, at its best chunk.
-//! Hybrid search fuses the dense and keyword rankings by reciprocal-rank fusion (Cormack
-//! et al.: score = Σ 1 / (k + rank)), which needs no score calibration between cosine
-//! similarities and BM25 sums: exactly what makes it robust for two unrelated scorers.
+//! Two fusions of a dense and a keyword ranking:
+//! - [`rrf`], reciprocal-rank fusion (Cormack et al.: score = Σ 1 / (k + rank)), for
+//!   free-text search over everything: it needs no calibration between cosine
+//!   similarities and BM25 sums, which makes it robust when the two probes see
+//!   unrelated items.
+//! - [`weighted`], each ranking's scores scaled to [0, 1] over the candidates (min-max)
+//!   and averaged, for ranking the incidents of one alertname by cause: there both probes
+//!   score the same small set, and how far apart two candidates are matters, not only
+//!   their order. RRF flattens a clear keyword win into a one-rank difference; on the
+//!   evaluation set the weighted sum picks the right incident first more often
+//!   (docs/retrieval.md).
 
 use std::collections::HashMap;
 
@@ -13,12 +21,23 @@ use crate::store::JobKind;
 /// The usual RRF constant: damps the weight of the very top ranks.
 pub const RRF_K: f32 = 60.0;
 
+/// Which probe a ranking came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    Dense,
+    Keyword,
+}
+
 /// One item of a fused ranking.
 #[derive(Debug, Clone)]
 pub struct Ranked {
     pub kind: JobKind,
     pub target_id: i64,
+    /// The fused score (or the one probe's score), for ordering.
     pub score: f32,
+    /// The item's best raw score in each probe that found it (cosine; BM25).
+    pub dense: Option<f32>,
+    pub keyword: Option<f32>,
     /// The chunk that ranked best for this item (for the snippet).
     pub best: Hit,
 }
@@ -29,40 +48,72 @@ fn per_item(hits: &[Hit]) -> Vec<&Hit> {
     hits.iter().filter(|h| seen.insert((h.payload.kind, h.payload.target_id))).collect()
 }
 
-/// One ranking alone: each item scored by its best chunk's own score.
-pub fn single(hits: &[Hit], k: usize) -> Vec<Ranked> {
-    per_item(hits)
-        .into_iter()
-        .take(k)
-        .map(|h| Ranked { kind: h.payload.kind, target_id: h.payload.target_id, score: h.score, best: h.clone() })
-        .collect()
+fn ranked(h: &Hit, probe: Probe, score: f32) -> Ranked {
+    let mut r = Ranked { kind: h.payload.kind, target_id: h.payload.target_id, score, dense: None, keyword: None, best: h.clone() };
+    r.record(probe, h.score);
+    r
 }
 
-/// Several rankings fused by RRF over items; ties keep the first ranking's order.
-pub fn rrf(rankings: &[&[Hit]], k: usize) -> Vec<Ranked> {
-    // Per item: fused score, the order it was first met (the tie-break), its best chunk.
-    let mut fused: HashMap<(JobKind, i64), (f32, usize, Hit)> = HashMap::new();
-    for ranking in rankings {
-        for (rank, h) in per_item(ranking).into_iter().enumerate() {
-            let next = fused.len();
-            let e = fused.entry((h.payload.kind, h.payload.target_id)).or_insert_with(|| (0.0, next, h.clone()));
-            e.0 += 1.0 / (RRF_K + rank as f32 + 1.0);
+impl Ranked {
+    fn record(&mut self, probe: Probe, score: f32) {
+        match probe {
+            Probe::Dense => self.dense = Some(score),
+            Probe::Keyword => self.keyword = Some(score),
         }
     }
-    let mut out: Vec<(usize, Ranked)> = fused
-        .into_iter()
-        .map(|((kind, target_id), (score, first, best))| (first, Ranked { kind, target_id, score, best }))
-        .collect();
+}
+
+/// One ranking alone: each item scored by its best chunk's own score.
+pub fn single(hits: &[Hit], probe: Probe, k: usize) -> Vec<Ranked> {
+    per_item(hits).into_iter().take(k).map(|h| ranked(h, probe, h.score)).collect()
+}
+
+/// Merges per-item contributions in first-seen order, then sorts by fused score (ties
+/// keep the first ranking's order).
+fn fuse(rankings: &[(&[Hit], Probe)], k: usize, contribution: impl Fn(usize, usize, &Hit) -> f32) -> Vec<Ranked> {
+    let mut fused: HashMap<(JobKind, i64), (usize, Ranked)> = HashMap::new();
+    for (which, (hits, probe)) in rankings.iter().enumerate() {
+        for (rank, h) in per_item(hits).into_iter().enumerate() {
+            let next = fused.len();
+            let e = fused.entry((h.payload.kind, h.payload.target_id)).or_insert_with(|| (next, ranked(h, *probe, 0.0)));
+            e.1.record(*probe, h.score);
+            e.1.score += contribution(which, rank, h);
+        }
+    }
+    let mut out: Vec<(usize, Ranked)> = fused.into_values().collect();
     out.sort_by(|(fa, a), (fb, b)| b.score.total_cmp(&a.score).then(fa.cmp(fb)));
-    let mut out: Vec<Ranked> = out.into_iter().map(|(_, r)| r).collect();
-    out.truncate(k);
-    out
+    out.into_iter().map(|(_, r)| r).take(k).collect()
+}
+
+/// Several rankings fused by RRF over items.
+pub fn rrf(rankings: &[(&[Hit], Probe)], k: usize) -> Vec<Ranked> {
+    fuse(rankings, k, |_, rank, _| 1.0 / (RRF_K + rank as f32 + 1.0))
+}
+
+/// Rankings fused by a weighted sum of min-max scaled scores: in each ranking the best
+/// item scores 1 and the worst found 0; an item a ranking did not find gets 0 there.
+/// `weights[i]` belongs to `rankings[i]`.
+pub fn weighted(rankings: &[(&[Hit], Probe)], weights: &[f32], k: usize) -> Vec<Ranked> {
+    let bounds: Vec<(f32, f32)> = rankings
+        .iter()
+        .map(|(hits, _)| {
+            let items = per_item(hits);
+            let hi = items.iter().map(|h| h.score).fold(f32::NEG_INFINITY, f32::max);
+            let lo = items.iter().map(|h| h.score).fold(f32::INFINITY, f32::min);
+            (lo, hi)
+        })
+        .collect();
+    fuse(rankings, k, |which, _, h| {
+        let (lo, hi) = bounds[which];
+        let scaled = if hi > lo { (h.score - lo) / (hi - lo) } else { 1.0 };
+        weights.get(which).copied().unwrap_or(0.0) * scaled
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index::PointPayload;
+    use crate::index::{Field, PointPayload};
 
     fn hit(kind: JobKind, target: i64, chunk: u32, score: f32) -> Hit {
         Hit {
@@ -72,6 +123,7 @@ mod tests {
                 kind,
                 target_id: target,
                 chunk,
+                field: Field::Text,
                 source: "t".into(),
                 namespace: None,
                 alertname: None,
@@ -86,23 +138,38 @@ mod tests {
     #[test]
     fn items_appear_once_at_their_best_chunk() {
         let hits = [hit(JobKind::Document, 1, 3, 0.9), hit(JobKind::Document, 2, 0, 0.8), hit(JobKind::Document, 1, 0, 0.7)];
-        let r = single(&hits, 10);
+        let r = single(&hits, Probe::Dense, 10);
         assert_eq!(r.len(), 2);
-        assert_eq!((r[0].target_id, r[0].best.payload.chunk, r[0].score), (1, 3, 0.9));
+        assert_eq!((r[0].target_id, r[0].best.payload.chunk, r[0].score, r[0].dense), (1, 3, 0.9, Some(0.9)));
     }
 
     #[test]
     fn rrf_rewards_agreement() {
         let dense = [hit(JobKind::Incident, 1, 0, 0.9), hit(JobKind::Incident, 2, 0, 0.8), hit(JobKind::Incident, 3, 0, 0.7)];
         let keyword = [hit(JobKind::Incident, 2, 0, 12.0), hit(JobKind::Incident, 4, 0, 9.0)];
-        let r = rrf(&[&dense, &keyword], 10);
+        let r = rrf(&[(&dense, Probe::Dense), (&keyword, Probe::Keyword)], 10);
         assert_eq!(r.iter().map(|r| r.target_id).collect::<Vec<_>>(), vec![2, 1, 4, 3]);
         assert!((r[0].score - (1.0 / 62.0 + 1.0 / 61.0)).abs() < 1e-6);
+        assert_eq!((r[0].dense, r[0].keyword), (Some(0.8), Some(12.0)));
+    }
+
+    #[test]
+    fn weighted_fusion_keeps_the_size_of_a_clear_win() {
+        // Dense barely prefers 1; keyword strongly prefers 2: RRF would tie them, the
+        // scaled sum picks 2.
+        let dense = [hit(JobKind::Incident, 1, 1, 0.71), hit(JobKind::Incident, 2, 1, 0.70), hit(JobKind::Incident, 3, 1, 0.40)];
+        let keyword = [hit(JobKind::Incident, 2, 1, 20.0), hit(JobKind::Incident, 1, 1, 2.0), hit(JobKind::Incident, 3, 1, 1.0)];
+        let rankings = [(&dense[..], Probe::Dense), (&keyword[..], Probe::Keyword)];
+        let r = weighted(&rankings, &[0.5, 0.5], 10);
+        assert_eq!(r.iter().map(|r| r.target_id).collect::<Vec<_>>(), vec![2, 1, 3]);
+        assert!((r[2].score - 0.0).abs() < 1e-6, "the worst in both scores 0");
+        let rr = rrf(&rankings, 10);
+        assert!((rr[0].score - rr[1].score).abs() < 1e-6, "RRF ties them");
     }
 
     #[test]
     fn incidents_and_documents_with_the_same_row_id_are_different_items() {
         let a = [hit(JobKind::Incident, 1, 0, 0.9), hit(JobKind::Document, 1, 0, 0.8)];
-        assert_eq!(rrf(&[&a], 10).len(), 2);
+        assert_eq!(rrf(&[(&a, Probe::Dense)], 10).len(), 2);
     }
 }

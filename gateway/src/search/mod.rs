@@ -2,13 +2,18 @@
 //!
 //! The query (free text, or an Alertmanager alert rendered the way stored incidents are)
 //! is run against the index as a dense probe, a BM25 keyword probe, or both fused
-//! ([`fusion`]). The dense probe needs the embedder; when it is down, slow or saturated
+//! ([`fusion`]). An alert query is read the way incidents are indexed
+//! ([`crate::analysis`]): its description beyond its alertname's template, without
+//! instance names, is its cause, and the incidents of the same alertname are ranked by
+//! their cause field first (dense and keyword, scaled and averaged); everything else
+//! follows by whole text (RRF). Each result says why it matched ([`explain`]). The dense probe needs the embedder; when it is down, slow or saturated
 //! the search runs keyword-only and says so (`degraded`), instead of failing or waiting:
 //! during an incident is exactly when the embedder is most likely to be busy.
 //! Hits are then read back from the SQL store, incidents with their notes and history;
 //! while the store is unreachable they come from the index alone (title, snippet,
 //! scores), again marked `degraded`, since the index still knows what matched.
 
+pub mod explain;
 pub mod fusion;
 
 use std::sync::Arc;
@@ -16,10 +21,13 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::alertmanager::Alert;
+use crate::analysis::{cause_text, Glossary, Template, DESCRIBING};
 use crate::embedding::Class;
-use crate::index::{IndexError, IndexFilter, Keywords, Probe, VectorIndex};
+use crate::index::{Field, Hit, IndexError, IndexFilter, Keywords, Probe, VectorIndex};
 use crate::scheduler::Scheduler;
 use crate::store::{Document, Incident, IncidentSummary, JobKind, SqlStore, StoreError};
+pub use explain::Why;
 use fusion::Ranked;
 
 /// How to rank (the request names it).
@@ -29,6 +37,9 @@ pub use firebreak_intake::search::Mode;
 #[derive(Debug, Clone)]
 pub struct Query {
     pub text: String,
+    /// The alert a search is for, when it is one: its alertname's incidents are then
+    /// ranked first, by cause.
+    pub alert: Option<Alert>,
     /// Who asks: the query's embedding is charged to this source's budget.
     pub source: String,
     pub k: usize,
@@ -45,6 +56,8 @@ pub struct SearchHit {
     pub title: Option<String>,
     pub snippet: String,
     pub source: String,
+    /// Why it matched.
+    pub why: Why,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub incident: Option<Incident>,
     /// Other occurrences of the same alert (same fingerprint), newest first.
@@ -88,6 +101,8 @@ pub struct Searcher {
     pub store: Arc<dyn SqlStore>,
     pub scheduler: Scheduler,
     pub keywords: Arc<Keywords>,
+    /// Concepts added to keyword queries, as the indexer adds them to points.
+    pub glossary: Arc<Glossary>,
     /// Longest wait for the query's embedding before falling back to keywords.
     pub embed_timeout: Duration,
     /// Occurrences of the same alert listed with an incident.
@@ -103,14 +118,39 @@ pub struct Searcher {
 /// Chunks fetched per probe for each result wanted (items have several chunks).
 const OVERFETCH: usize = 4;
 
+/// Weight of the dense probe in the cause ranking (the keyword probe has the rest): the
+/// two count alike, and nothing is tuned to one set (docs/retrieval.md).
+const CAUSE_DENSE_WEIGHT: f32 = 0.5;
+
+/// What an alert query says went wrong, and among which incidents to look.
+struct AlertCause {
+    alertname: String,
+    /// The description beyond the alertname's template, without instance names.
+    text: String,
+}
+
+/// A ranked item and the field it was ranked by.
+struct Candidate {
+    ranked: Ranked,
+    field: Field,
+    /// The keyword query it was matched with (for the explanation).
+    query: String,
+}
+
 impl Searcher {
     pub async fn search(&self, q: &Query) -> Result<SearchResponse, SearchError> {
         let limit = (q.k * OVERFETCH).clamp(16, 400);
         let mut degraded_reason = None;
-        let dense = if q.mode == Mode::Keyword {
+        let cause = match &q.alert {
+            Some(a) => self.alert_cause(a, &q.filter).await,
+            None => None,
+        };
+        let vectors = if q.mode == Mode::Keyword {
             None
         } else {
-            match self.embed_query(&q.source, &q.text).await {
+            let mut texts = vec![q.text.clone()];
+            texts.extend(cause.as_ref().map(|c| c.text.clone()));
+            match self.embed_query(&q.source, texts).await {
                 Ok(v) => Some(v),
                 Err(reason) => {
                     tracing::warn!(%reason, "query embedding unavailable: searching keywords only");
@@ -120,21 +160,48 @@ impl Searcher {
                 }
             }
         };
-        let keyword = |text: &str| self.index.search(Probe::Keywords(self.keywords.query(text)), &q.filter, limit);
-        let (mode, ranked) = match (q.mode, dense) {
-            (Mode::Dense, Some(v)) => (Mode::Dense, fusion::single(&self.index.search(Probe::Dense(v), &q.filter, limit).await?, q.k)),
-            (Mode::Hybrid, Some(v)) => {
-                let (d, kw) = tokio::join!(self.index.search(Probe::Dense(v), &q.filter, limit), keyword(&q.text));
-                (Mode::Hybrid, fusion::rrf(&[&d?, &kw?], q.k))
+        let mode = if vectors.is_none() { Mode::Keyword } else { q.mode };
+        let (text_vec, cause_vec) = match vectors {
+            Some(mut v) => {
+                let c = (v.len() > 1).then(|| v.remove(1));
+                (Some(v.remove(0)), c)
             }
-            _ => (Mode::Keyword, fusion::single(&keyword(&q.text).await?, q.k)),
+            None => (None, None),
         };
-        let mut results = Vec::with_capacity(ranked.len());
+
+        // The incidents of the alert's own alertname, ranked by cause, come first.
+        let mut candidates: Vec<Candidate> = Vec::new();
+        if let Some(c) = &cause {
+            let filter = IndexFilter {
+                kinds: vec![JobKind::Incident],
+                fields: vec![Field::Cause],
+                alertname: Some(c.alertname.clone()),
+                ..q.filter.clone()
+            };
+            let query = self.glossary.expand(&c.text);
+            let ranked = self.rank(mode, cause_vec, &query, &filter, limit, q.k, |r| fusion::weighted(r, &[CAUSE_DENSE_WEIGHT, 1.0 - CAUSE_DENSE_WEIGHT], q.k)).await?;
+            candidates.extend(ranked.into_iter().map(|ranked| Candidate { ranked, field: Field::Cause, query: c.text.clone() }));
+        }
+        // Then everything else, by whole text.
+        let query = self.glossary.expand(&q.text);
+        let general = self.rank(mode, text_vec, &query, &q.filter, limit, q.k, |r| fusion::rrf(r, q.k)).await?;
+        for ranked in general {
+            if candidates.len() >= q.k {
+                break;
+            }
+            if !candidates.iter().any(|c| c.ranked.kind == ranked.kind && c.ranked.target_id == ranked.target_id) {
+                let field = ranked.best.payload.field;
+                candidates.push(Candidate { ranked, field, query: q.text.clone() });
+            }
+        }
+        candidates.truncate(q.k);
+
+        let mut results = Vec::with_capacity(candidates.len());
         let mut store_down = None;
-        for r in ranked {
-            let mut hit = SearchHit::from_index(&r);
+        for c in candidates {
+            let mut hit = self.hit(&c);
             if store_down.is_none() {
-                match self.hydrate(&mut hit, &r).await {
+                match self.hydrate(&mut hit, &c.ranked).await {
                     Ok(true) => {}
                     Ok(false) => continue,
                     // The index still answers: what it holds (title, snippet, scores) is
@@ -159,13 +226,78 @@ impl Searcher {
         Ok(SearchResponse { mode, degraded: degraded_reason.is_some(), degraded_reason, results })
     }
 
-    async fn embed_query(&self, source: &str, text: &str) -> Result<Vec<f32>, String> {
-        let embed = self.scheduler.embed(Class::Interactive, source, vec![text.to_owned()]);
+    /// One ranking by `mode`: the dense probe (when there is a vector), the keyword probe,
+    /// or both fused by `fuse`.
+    #[allow(clippy::too_many_arguments)]
+    async fn rank(
+        &self,
+        mode: Mode,
+        vector: Option<Vec<f32>>,
+        keyword_query: &str,
+        filter: &IndexFilter,
+        limit: usize,
+        k: usize,
+        fuse: impl FnOnce(&[(&[Hit], fusion::Probe)]) -> Vec<Ranked>,
+    ) -> Result<Vec<Ranked>, SearchError> {
+        let keyword = || self.index.search(Probe::Keywords(self.keywords.query(keyword_query)), filter, limit);
+        Ok(match (mode, vector) {
+            (Mode::Dense, Some(v)) => fusion::single(&self.index.search(Probe::Dense(v), filter, limit).await?, fusion::Probe::Dense, k),
+            (Mode::Hybrid, Some(v)) => {
+                let (d, kw) = tokio::join!(self.index.search(Probe::Dense(v), filter, limit), keyword());
+                fuse(&[(&d?, fusion::Probe::Dense), (&kw?, fusion::Probe::Keyword)])
+            }
+            _ => fusion::single(&keyword().await?, fusion::Probe::Keyword, k),
+        })
+    }
+
+    /// The cause of an alert query, read against its alertname's template (learnt from
+    /// the store; without it, when the store is down, nothing is template). `None` when
+    /// the filter rules out its incidents or the alert says nothing beyond its template.
+    async fn alert_cause(&self, a: &Alert, filter: &IndexFilter) -> Option<AlertCause> {
+        let alertname = a.labels.get("alertname")?.clone();
+        if !(filter.kinds.is_empty() || filter.kinds.contains(&JobKind::Incident)) || filter.alertname.as_ref().is_some_and(|n| *n != alertname) {
+            return None;
+        }
+        let template = match crate::indexer::points::template_for(self.store.as_ref(), &alertname, &a.fingerprint).await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::debug!(error = %e, "alert query without its template: the store did not answer");
+                Template::learn::<&str>(&[])
+            }
+        };
+        let description = DESCRIBING.iter().find_map(|k| a.annotations.get(*k)).map(String::as_str).unwrap_or("");
+        let text = cause_text(description, std::iter::empty(), &template);
+        (!text.trim().is_empty()).then_some(AlertCause { alertname, text })
+    }
+
+    async fn embed_query(&self, source: &str, texts: Vec<String>) -> Result<Vec<Vec<f32>>, String> {
+        let n = texts.len();
+        let embed = self.scheduler.embed(Class::Interactive, source, texts);
         match tokio::time::timeout(self.embed_timeout, embed).await {
-            Ok(Ok(mut v)) if v.len() == 1 => Ok(v.remove(0).values),
-            Ok(Ok(_)) => Err("embedder returned no vector".into()),
+            Ok(Ok(v)) if v.len() == n => Ok(v.into_iter().map(|e| e.values).collect()),
+            Ok(Ok(_)) => Err("embedder returned too few vectors".into()),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err(format!("no embedding within {:?}", self.embed_timeout)),
+        }
+    }
+
+    /// What the index alone knows of a ranked item, and why it matched: enough to show
+    /// while the database is away.
+    fn hit(&self, c: &Candidate) -> SearchHit {
+        let r = &c.ranked;
+        let p = &r.best.payload;
+        let (terms, concepts) = explain::shared(&self.keywords, &self.glossary, &c.query, &p.text);
+        SearchHit {
+            score: r.score,
+            kind: r.kind,
+            id: r.target_id,
+            title: p.title.clone(),
+            snippet: snippet(&p.text),
+            source: p.source.clone(),
+            why: Why { field: c.field, dense: r.dense, keyword: r.keyword, fused: r.score, terms, concepts },
+            incident: None,
+            history: None,
+            document: None,
         }
     }
 
@@ -189,25 +321,6 @@ impl Searcher {
             }
         }
         Ok(true)
-    }
-}
-
-impl SearchHit {
-    /// What the index alone knows of a ranked item: enough to show while the database
-    /// is away.
-    fn from_index(r: &Ranked) -> Self {
-        let p = &r.best.payload;
-        SearchHit {
-            score: r.score,
-            kind: r.kind,
-            id: r.target_id,
-            title: p.title.clone(),
-            snippet: snippet(&p.text),
-            source: p.source.clone(),
-            incident: None,
-            history: None,
-            document: None,
-        }
     }
 }
 

@@ -16,7 +16,7 @@ use super::{
     Backlog, Document, Hold, Incident, IncidentQuery, IncidentSummary, IngestOutcome, IngestRun, Job, NewDocument, Note, SqlStore,
     StoreError, StoreResult, WebhookOutcome,
 };
-use crate::alertmanager::Webhook;
+use crate::alertmanager::{KeyValues, Webhook};
 use crate::breaker::{Breaker, Open};
 use crate::clock::Millis;
 
@@ -101,6 +101,10 @@ impl SqlStore for Guarded {
 
     async fn occurrences(&self, fingerprint: &str, limit: usize) -> StoreResult<Vec<IncidentSummary>> {
         self.breaker.call(self.inner.occurrences(fingerprint, limit), is_fault).await.map_err(open)?
+    }
+
+    async fn alert_siblings(&self, alertname: &str, fingerprint: &str, limit: usize) -> StoreResult<Vec<KeyValues>> {
+        self.breaker.call(self.inner.alert_siblings(alertname, fingerprint, limit), is_fault).await.map_err(open)?
     }
 
     async fn reclaim_leases(&self) -> StoreResult<u64> {

@@ -19,7 +19,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Serialize;
 
-use crate::alertmanager::Webhook;
+use crate::alertmanager::{KeyValues, Webhook};
 use crate::clock::Millis;
 
 pub use dialect::Dialect;
@@ -241,6 +241,13 @@ pub struct Backlog {
     pub done_bulk: i64,
 }
 
+/// While an alertname has fewer other fingerprints than this, each new one re-queues
+/// theirs: their template (`crate::analysis::template`) is still being learnt, and the
+/// first incidents of an alert were indexed before anything could be told apart from
+/// boilerplate. Bounded: at most this many extra jobs per new alert, and none once an
+/// alert has a history.
+pub const TEMPLATE_FORMING: usize = 4;
+
 /// The durable store behind the gateway.
 #[async_trait]
 pub trait SqlStore: Send + Sync {
@@ -297,6 +304,12 @@ pub trait SqlStore: Send + Sync {
 
     /// Earlier and later occurrences of the same alert (same fingerprint), newest first.
     async fn occurrences(&self, fingerprint: &str, limit: usize) -> StoreResult<Vec<IncidentSummary>>;
+
+    /// What other alerts of `alertname` said: the annotations of up to `limit` of its
+    /// other fingerprints, most recently seen first, one each. The history an alert's
+    /// template is learnt from (`crate::analysis::template`); reads a bounded number of
+    /// rows however long the history is.
+    async fn alert_siblings(&self, alertname: &str, fingerprint: &str, limit: usize) -> StoreResult<Vec<KeyValues>>;
 
     /// Ends every lease at once, returning its jobs to the outbox; how many. Only for a
     /// store one process owns (the embedded SQLite, under [`crate::data_dir`]'s lock):

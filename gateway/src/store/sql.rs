@@ -14,7 +14,7 @@ use super::{
     Backlog, Dialect, Document, Incident, IncidentQuery, IncidentSummary, Hold, IngestOutcome, IngestRun, OccurrenceHead, Job, JobKind, NewDocument, Note, SqlStore, StoreError,
     StoreResult, WebhookOutcome, PRIORITY_ALERT, PRIORITY_BULK,
 };
-use crate::alertmanager::Webhook;
+use crate::alertmanager::{KeyValues, Webhook};
 use crate::clock::Millis;
 use crate::hashing::content_hash;
 
@@ -123,6 +123,62 @@ pub fn redact(url: &str) -> String {
 
 const INSERT_JOB: &str = "INSERT INTO embedding_jobs (kind, target_id, priority, available_at, created_at, source) \
                           VALUES ($1, $2, $3, $4, $4, $5)";
+
+/// A new alert of an alertname with little history: re-queue the latest occurrence of
+/// each of its few other fingerprints (see [`super::TEMPLATE_FORMING`]), so their cause
+/// fields are cut again against a template that now has more to learn from. A recurrence
+/// of a known fingerprint, or an alertname with a history, queues nothing; nor does a held
+/// alert (a storm must not add work). Held siblings are left alone: their release queues
+/// them. A sibling whose job is still waiting gets no second one.
+async fn requeue_forming_template(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: i64,
+    alertname: &str,
+    fingerprint: &str,
+    by: &str,
+    now: Millis,
+) -> StoreResult<()> {
+    let probe = 2 * super::TEMPLATE_FORMING;
+    let rows = sqlx::query(
+        "SELECT id, fingerprint, job_queued FROM incidents WHERE alertname = $1 AND id <> $2 ORDER BY last_seen DESC LIMIT $3",
+    )
+    .bind(alertname)
+    .bind(id)
+    .bind(probe as i64)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut latest: Vec<(String, i64, i64)> = Vec::new();
+    for r in &rows {
+        let (other, fp, queued): (i64, String, i64) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
+        if fp == fingerprint {
+            return Ok(());
+        }
+        if !latest.iter().any(|(f, _, _)| *f == fp) {
+            latest.push((fp, other, queued));
+        }
+    }
+    if rows.len() >= probe || latest.len() >= super::TEMPLATE_FORMING {
+        return Ok(());
+    }
+    for (_, other, queued) in latest {
+        // One waiting job is enough: it will read the template as it is when it runs.
+        if queued == 1 {
+            sqlx::query(
+                "INSERT INTO embedding_jobs (kind, target_id, priority, available_at, created_at, source) \
+                 SELECT $1, $2, $3, $4, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM embedding_jobs \
+                 WHERE kind = $1 AND target_id = $2 AND state = 'pending' AND lease_owner IS NULL)",
+            )
+            .bind(JobKind::Incident.as_str())
+            .bind(other)
+            .bind(PRIORITY_ALERT)
+            .bind(now)
+            .bind(by)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
 
 /// The columns of an [`IncidentSummary`]; callers append WHERE/ORDER/LIMIT. A macro so
 /// the whole statement stays one static string.
@@ -256,6 +312,10 @@ impl SqlStore for SqlxStore {
                     .execute(&mut *tx)
                     .await?;
                 sqlx::query("UPDATE incidents SET job_queued = 1 WHERE id = $1").bind(id).execute(&mut *tx).await?;
+            }
+            // Held (a storm, or our own trouble): no extra work until it is released.
+            if times == 1 && held.is_none() {
+                requeue_forming_template(&mut tx, id, o.alertname, &a.fingerprint, by, now).await?;
             }
             if o.resolved {
                 out.resolved += 1;
@@ -541,6 +601,30 @@ impl SqlStore for SqlxStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(summary_from_row).collect()
+    }
+
+    async fn alert_siblings(&self, alertname: &str, fingerprint: &str, limit: usize) -> StoreResult<Vec<KeyValues>> {
+        // Several occurrences per fingerprint are common (an alert that recurs): read a
+        // few times `limit` rows, newest first, and keep one per fingerprint.
+        let rows = sqlx::query(
+            "SELECT fingerprint, annotations FROM incidents WHERE alertname = $1 AND fingerprint <> $2 \
+             ORDER BY last_seen DESC LIMIT $3",
+        )
+        .bind(alertname)
+        .bind(fingerprint)
+        .bind((limit * 4) as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for r in &rows {
+            let fp: String = r.try_get(0)?;
+            if out.len() < limit && seen.insert(fp) {
+                let a: String = r.try_get(1)?;
+                out.push(serde_json::from_str(&a).unwrap_or_default());
+            }
+        }
+        Ok(out)
     }
 
     async fn backlog(&self, now: Millis) -> StoreResult<Backlog> {

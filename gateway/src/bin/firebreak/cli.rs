@@ -8,6 +8,7 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail};
+use firebreak_gateway::analysis::Glossary;
 use firebreak_gateway::auth::Tokens;
 use firebreak_gateway::budget::{Allowance, BudgetLimits};
 use clap::{Args, Parser, Subcommand};
@@ -30,6 +31,7 @@ impl Cli {
     pub fn runtime_threads(&self) -> usize {
         match &self.command {
             Command::Serve(s) => s.runtime_threads.max(1),
+            Command::Eval(e) => e.serve.runtime_threads.max(1),
             Command::Migrate(_) | Command::Ingest(_) => 1,
         }
     }
@@ -44,6 +46,44 @@ pub enum Command {
     /// Send documents to a gateway's /v1/ingest (the ingest CronJob): LibreChat exports
     /// (.json), JSON Lines (.jsonl), Markdown and text files, RSS and Atom feeds.
     Ingest(IngestArgs),
+    /// Measure retrieval: load a set of past incidents (alerts and their resolutions) into
+    /// a fresh gateway, search for each new alert, print top-1, top-3 and MRR per mode.
+    Eval(Box<EvalArgs>),
+}
+
+/// `firebreak eval`. Exit status: 0, or 1 when `--gate` finds a figure below the one
+/// recorded, 2 when the run could not be made.
+#[derive(Args)]
+pub struct EvalArgs {
+    /// The set: `{"past": [{key, labels, annotations, resolution}], "queries": [{expect, labels, annotations}]}`.
+    #[arg(long, value_name = "FILE")]
+    pub set: PathBuf,
+    /// A running gateway to measure (it should be fresh: the set is added to what it
+    /// holds). Unset: a fresh embedded gateway in a temporary directory, configured by
+    /// the serve flags below, with rate limits and embedding budgets off.
+    #[arg(long, env = "FIREBREAK_URL")]
+    pub url: Option<String>,
+    /// Bearer token for --url, with the scopes alerts:write, notes:write and search:read.
+    #[arg(long, env = "FIREBREAK_EVAL_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Results asked for per search: an expected incident beyond them counts as not found.
+    #[arg(long, default_value_t = 10)]
+    pub results: usize,
+    /// One line per query: each mode's rank, and what hybrid put first when it was wrong.
+    #[arg(long)]
+    pub verbose: bool,
+    /// Fail (exit 1) when a figure is below the one recorded in this file's
+    /// "## Regression gate" table (docs/retrieval.md).
+    #[arg(long, value_name = "MARKDOWN")]
+    pub gate: Option<PathBuf>,
+    /// Also write the whole report, every query's ranks included, as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Longest wait for the set's embeddings after loading, in seconds.
+    #[arg(long, default_value_t = 600)]
+    pub drain_timeout_secs: u64,
+    #[command(flatten)]
+    pub serve: ServeArgs,
 }
 
 /// `firebreak ingest`. Exit status: 0 when every input was handled (bad documents are
@@ -245,6 +285,11 @@ pub struct ServeArgs {
     /// Most chunks indexed per document; the rest is stored, not indexed.
     #[arg(long, env = "FIREBREAK_MAX_CHUNKS", default_value_t = 256)]
     pub max_chunks: usize,
+    /// Operations glossary: a file of `concept | phrase | phrase…` lines added to the
+    /// built-in one (gateway/data/glossary.txt), or `off` for none. Re-index to apply a
+    /// change to stored items (queries use it at once).
+    #[arg(long, env = "FIREBREAK_GLOSSARY", value_name = "FILE|off")]
+    pub glossary: Option<String>,
 
     // -- API --
     /// Largest request body in bytes (413 beyond).
@@ -410,7 +455,13 @@ impl ServeArgs {
         if let Ok(inline) = std::env::var("FIREBREAK_TOKENS") {
             tokens.extend(Tokens::parse(&inline).map_err(|e| anyhow!("FIREBREAK_TOKENS: {e}"))?);
         }
+        let glossary = match self.glossary.as_deref() {
+            Some("off") => Glossary::empty(),
+            Some(file) => Glossary::load(&[PathBuf::from(file)]).map_err(|e| anyhow!("--glossary: {e}"))?,
+            None => Glossary::load(&[]).map_err(|e| anyhow!("built-in glossary: {e}"))?,
+        };
         Ok(GatewayConfig {
+            glossary: Arc::new(glossary),
             tokens: Arc::new(tokens),
             data_dir: self.store.data_dir.clone(),
             database_url: self.store.database_url.clone(),

@@ -15,13 +15,19 @@ use clap::Parser;
 use firebreak_gateway::app::{open_store, Gateway};
 use firebreak_gateway::serve::{self, ConnLimits};
 
-use cli::{Cli, Command, IngestArgs, ServeArgs};
+use cli::{Cli, Command, EvalArgs, IngestArgs, ServeArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // qdrant-edge warns at every start about process-wide flags only Qdrant's server sets;
     // its real errors still show.
-    firebreak_embedder::process::init_logging_with("info,qdrant_edge::common=error");
+    // `eval` runs a private gateway whose every request would log a line: its own
+    // figures are the output, so only warnings show unless FIREBREAK_LOG asks for more.
+    let default_log = match cli.command {
+        Command::Eval(_) => "warn,qdrant_edge::common=error",
+        _ => "info,qdrant_edge::common=error",
+    };
+    firebreak_embedder::process::init_logging_with(default_log);
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(cli.runtime_threads()).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -36,6 +42,7 @@ fn main() -> ExitCode {
             }
             Command::Serve(args) => serve(*args).await,
             Command::Ingest(args) => ingest(args).await,
+            Command::Eval(args) => eval(*args).await,
         }
     });
     match result {
@@ -68,6 +75,58 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
         eprintln!("  {e}");
     }
     Ok(if summary.finished() { ExitCode::SUCCESS } else { ExitCode::from(3) })
+}
+
+/// Measures retrieval on a set, against `--url` or a fresh embedded gateway.
+async fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
+    use firebreak_gateway::eval;
+    let set = eval::EvalSet::load(&args.set)?;
+    let opts = eval::EvalOptions { k: args.results.max(1), drain_timeout: Duration::from_secs(args.drain_timeout_secs) };
+    let report = match &args.url {
+        Some(url) => eval::run(&eval::Client::new(url, args.token.clone())?, &set, &opts).await?,
+        None => {
+            // A private gateway: nobody else calls it, so its rate limits and budgets
+            // would only slow the measurement down.
+            let dir = tempfile::tempdir()?;
+            let mut cfg = args.serve.config()?;
+            cfg.data_dir = dir.path().to_path_buf();
+            cfg.database_url = None;
+            cfg.api.rates = firebreak_gateway::api::RateLimits { alerts: None, ingest: None, query: None, notes: None, embeddings: None };
+            cfg.budget = firebreak_gateway::budget::BudgetLimits::unlimited();
+            cfg.tokens = Default::default();
+            let gateway = Gateway::start(cfg).await?;
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let url = format!("http://{}", listener.local_addr()?);
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let limits = ConnLimits { header_read_timeout: Duration::from_secs(5), grace: Duration::from_secs(1) };
+            let server = tokio::spawn(serve::serve(listener, gateway.router(), limits, async move {
+                let _ = stopped.await;
+            }));
+            let report = eval::run(&eval::Client::new(&url, None)?, &set, &opts).await;
+            let _ = stop.send(());
+            let _ = server.await;
+            gateway.shutdown(Duration::from_secs(1)).await;
+            report?
+        }
+    };
+    print!("{}", report.render(args.verbose));
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&report)?).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &args.gate {
+        let doc = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let floors = eval::gate::floors(&doc).with_context(|| format!("in {}", path.display()))?;
+        let worse = eval::gate::regressions(&report.figures, &floors);
+        if !worse.is_empty() {
+            eprintln!("firebreak eval: REGRESSION against {}:", path.display());
+            for w in &worse {
+                eprintln!("  {w}");
+            }
+            return Ok(ExitCode::from(1));
+        }
+        eprintln!("firebreak eval: no figure below those recorded in {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {

@@ -1,0 +1,79 @@
+//! Alert-aware retrieval on the real model, real SQLite and a real qdrant-edge shard: an
+//! alert whose cause is told in other words, on a pod that belonged to a different past
+//! incident, finds the incident with its cause first, and each result says why.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+async fn post(url: &str, path: &str, body: Value) -> Value {
+    let r = reqwest::Client::new().post(format!("{url}{path}")).json(&body).send().await.unwrap();
+    assert!(r.status().is_success(), "{path}: {}", r.status());
+    r.json().await.unwrap()
+}
+
+fn alert(fp: &str, pod: &str, description: &str) -> Value {
+    json!({
+        "status": "firing",
+        "labels": {"alertname": "KubePodCrashLooping", "namespace": "shop", "severity": "warning", "pod": pod},
+        "annotations": {
+            "summary": "Pod is crash looping.",
+            "description": format!("Pod shop/{pod} is in waiting state (reason: CrashLoopBackOff) for longer than 15 minutes. {description}"),
+        },
+        "startsAt": "2026-11-20T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z", "fingerprint": fp,
+    })
+}
+
+async fn drained(url: &str) {
+    let until = Instant::now() + Duration::from_secs(120);
+    loop {
+        let s: Value = reqwest::get(format!("{url}/v1/status")).await.unwrap().json().await.unwrap();
+        if s["outbox"]["pending"] == 0 && s["outbox"]["leased"] == 0 {
+            return;
+        }
+        assert!(Instant::now() < until, "outbox never drained: {s}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_finds_the_incident_with_its_cause_not_its_pod() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _gw) = common::serve_gateway(common::one_core_gateway(dir.path())).await;
+    let past = [
+        ("a", "cart-0", "Container exited with code 137 after the cache warm-up.", "The JVM heap was larger than the container memory limit; raised the limit to 2Gi."),
+        ("b", "cart-1", "Readiness fails: connection refused to postgres:5432.", "The database password was rotated and the secret not updated (SQLSTATE 28P01); updated the secret."),
+        ("c", "checkout-2", "panic: invalid config key 'retries' in /etc/app/config.yaml.", "A bad ConfigMap was rolled out; reverted it and restarted the deployment."),
+    ];
+    for (fp, pod, description, _) in past {
+        post(&url, "/v1/alerts", json!({"version": "4", "status": "firing", "alerts": [alert(fp, pod, description)]})).await;
+    }
+    let list: Value = reqwest::get(format!("{url}/v1/incidents?alertname=KubePodCrashLooping")).await.unwrap().json().await.unwrap();
+    for (fp, _, _, fix) in past {
+        let id = list["incidents"].as_array().unwrap().iter().find(|i| i["fingerprint"] == fp).unwrap()["id"].as_i64().unwrap();
+        post(&url, &format!("/v1/incidents/{id}/notes"), json!({"text": fix})).await;
+    }
+    drained(&url).await;
+
+    // The new alert is on cart-1 (incident b's pod) but says what incident a said, in
+    // other words: killed for using too much memory.
+    let query = alert("new", "cart-1", "The container keeps getting OOMKilled shortly after start.");
+    let r = post(&url, "/v1/search", json!({"alert": query, "k": 3})).await;
+    let first = &r["results"][0];
+    assert_eq!(first["incident"]["fingerprint"], "a", "{r:#}");
+    assert_eq!(first["why"]["field"], "cause", "{r:#}");
+    assert!(first["why"]["dense"].as_f64().is_some() && first["why"]["keyword"].as_f64().is_some(), "{r:#}");
+    assert!(first["why"]["concepts"].as_array().unwrap().iter().any(|c| c == "oom-kill"), "{r:#}");
+    // Nothing volatile was matched on: the pod name is not among the shared terms.
+    for hit in r["results"].as_array().unwrap() {
+        assert!(!hit["why"]["terms"].as_array().unwrap().iter().any(|t| t.as_str().unwrap().contains("cart")), "{hit:#}");
+    }
+
+    // A free-text question is ranked by whole text and says so.
+    let r = post(&url, "/v1/search", json!({"query": "password authentication failed for the app database", "k": 1})).await;
+    assert_eq!(r["results"][0]["incident"]["fingerprint"], "b", "{r:#}");
+    assert_eq!(r["results"][0]["why"]["field"].as_str().map(|f| f == "text" || f == "cause"), Some(true), "{r:#}");
+    assert!(r["results"][0]["why"]["concepts"].as_array().unwrap().iter().any(|c| c == "postgres-auth"), "{r:#}");
+}

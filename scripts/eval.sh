@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Retrieval quality (docs/retrieval.md): loads the dev set of past incidents into a fresh
+# embedded gateway with the real model, searches for each new alert, prints top-1, top-3
+# and MRR per mode, and fails when a figure is below the one recorded in
+# docs/retrieval.md's "Regression gate" table. CI runs it as is.
+# Usage: scripts/eval.sh [extra firebreak eval flags]   (FIREBREAK_FIXTURES: the fixtures dir)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+fixtures=${FIREBREAK_FIXTURES:-$root/../shared/fixtures}
+"$root/scripts/fetch-model.sh"
+cargo build --quiet -p firebreak-gateway --bin firebreak
+target/debug/firebreak eval --set "$fixtures/incident-dev-set.json" --gate docs/retrieval.md --verbose "$@"
