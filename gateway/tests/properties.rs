@@ -145,3 +145,33 @@ proptest! {
         prop_assert_eq!(c.dropped, 0);
     }
 }
+
+/// The built-in glossary, loaded once.
+fn glossary() -> &'static firebreak_gateway::analysis::Glossary {
+    static G: OnceLock<firebreak_gateway::analysis::Glossary> = OnceLock::new();
+    G.get_or_init(|| firebreak_gateway::analysis::Glossary::load(&[]).unwrap())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Retrieval's text analysis takes any description an alert may carry: it never
+    /// panics, dropping volatile tokens twice changes nothing more, a cause is made of
+    /// the description's and notes' own words, without a history nothing is template, and
+    /// glossary expansion only ever appends.
+    #[test]
+    fn text_analysis_takes_any_text(description in "\\PC{0,300}", sibling in "\\PC{0,300}", note in "\\PC{0,80}") {
+        use firebreak_gateway::analysis::{cause_text, volatile, Template};
+        let once = volatile::mask(&description);
+        prop_assert_eq!(volatile::mask(&once), once.clone());
+        let t = Template::learn(&[sibling.as_str()]);
+        let cause = cause_text(&description, [note.as_str()], &t);
+        let words: std::collections::HashSet<&str> = description.split_whitespace().chain(note.split_whitespace()).collect();
+        for w in cause.split_whitespace() {
+            prop_assert!(words.contains(w), "{w:?} is not from the input");
+        }
+        prop_assert_eq!(Template::learn::<&str>(&[]).cause(&description).split_whitespace().count(), description.split_whitespace().count());
+        let expanded = glossary().expand(&description);
+        prop_assert!(expanded.starts_with(&description));
+    }
+}

@@ -139,6 +139,17 @@ struct Candidate {
 
 impl Searcher {
     pub async fn search(&self, q: &Query) -> Result<SearchResponse, SearchError> {
+        self.search_with(q, |texts| self.embed_query(&q.source, texts)).await
+    }
+
+    /// [`Searcher::search`] with the query's embedding done by `embed` (the texts to
+    /// embed in, their vectors or why there are none out). The search latency benchmark
+    /// uses it to time everything but the model.
+    pub async fn search_with<F, Fut>(&self, q: &Query, embed: F) -> Result<SearchResponse, SearchError>
+    where
+        F: FnOnce(Vec<String>) -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<Vec<f32>>, String>>,
+    {
         let limit = (q.k * OVERFETCH).clamp(16, 400);
         let mut degraded_reason = None;
         let cause = match &q.alert {
@@ -150,7 +161,8 @@ impl Searcher {
         } else {
             let mut texts = vec![q.text.clone()];
             texts.extend(cause.as_ref().map(|c| c.text.clone()));
-            match self.embed_query(&q.source, texts).await {
+            let n = texts.len();
+            match embed(texts).await.and_then(|v| if v.len() == n { Ok(v) } else { Err("embedder returned too few vectors".into()) }) {
                 Ok(v) => Some(v),
                 Err(reason) => {
                     tracing::warn!(%reason, "query embedding unavailable: searching keywords only");
@@ -271,11 +283,9 @@ impl Searcher {
     }
 
     async fn embed_query(&self, source: &str, texts: Vec<String>) -> Result<Vec<Vec<f32>>, String> {
-        let n = texts.len();
         let embed = self.scheduler.embed(Class::Interactive, source, texts);
         match tokio::time::timeout(self.embed_timeout, embed).await {
-            Ok(Ok(v)) if v.len() == n => Ok(v.into_iter().map(|e| e.values).collect()),
-            Ok(Ok(_)) => Err("embedder returned too few vectors".into()),
+            Ok(Ok(v)) => Ok(v.into_iter().map(|e| e.values).collect()),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err(format!("no embedding within {:?}", self.embed_timeout)),
         }
