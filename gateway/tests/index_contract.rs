@@ -58,7 +58,8 @@ async fn contract(index: Arc<dyn VectorIndex>) {
     index.upsert(points.clone()).await.unwrap();
     // A retried job writes the same ids again: nothing is duplicated.
     index.upsert(points.clone()).await.unwrap();
-    assert_eq!(index.count().await.unwrap(), 5);
+    assert_eq!(index.count(&Default::default()).await.unwrap(), 5);
+    assert_eq!(index.count(&IndexFilter { fields: vec![Field::Cause], ..Default::default() }).await.unwrap(), 1);
 
     let all = IndexFilter::default();
     let hits = index.search(Probe::Dense(axis(3)), &all, 10).await.unwrap();
@@ -102,7 +103,7 @@ async fn contract(index: Arc<dyn VectorIndex>) {
 
     // Document 1 shrinks to one chunk; its second chunk goes, nothing else does.
     index.remove_chunks_from(JobKind::Document, 1, 1).await.unwrap();
-    assert_eq!(index.count().await.unwrap(), 4);
+    assert_eq!(index.count(&Default::default()).await.unwrap(), 4);
     assert!(index.search(Probe::Keywords(kw.query("dovecot")), &all, 10).await.unwrap().is_empty());
     // An empty keyword query (only stopwords) finds nothing rather than failing.
     assert!(index.search(Probe::Keywords(kw.query("the and of")), &all, 10).await.unwrap().is_empty());
@@ -116,7 +117,7 @@ async fn qdrant_edge_backend() {
     // Reopened from disk (its payload indexes made again, which changes nothing): the
     // points are still there.
     let reopened = EdgeIndex::open(&path, DIM).unwrap();
-    assert_eq!(reopened.count().await.unwrap(), 4);
+    assert_eq!(reopened.count(&Default::default()).await.unwrap(), 4);
     drop(reopened);
     // A shard made for another dimension is refused with a clear error.
     let err = EdgeIndex::open(&path, DIM * 2).err().expect("dimension mismatch refused");

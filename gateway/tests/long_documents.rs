@@ -67,7 +67,7 @@ async fn long_documents_are_chunked_indexed_and_shrink_cleanly() {
     state.store.ingest("ingester", "wiki", "r1", &[doc(text.clone())], now_millis()).await.unwrap();
     state.wake.notify_one();
     wait_drained().await;
-    let points = state.index.count().await.unwrap();
+    let points = state.index.count(&Default::default()).await.unwrap();
     assert_eq!(points as usize, chunks.chunks.len(), "one point per chunk (title included in the text)");
 
     // The tail is as findable as the head.
@@ -87,6 +87,6 @@ async fn long_documents_are_chunked_indexed_and_shrink_cleanly() {
     state.store.ingest("ingester", "wiki", "r2", &[doc("Storage is healthy again.".into())], now_millis()).await.unwrap();
     state.wake.notify_one();
     wait_drained().await;
-    assert_eq!(state.index.count().await.unwrap(), 1);
+    assert_eq!(state.index.count(&Default::default()).await.unwrap(), 1);
     gw.shutdown(Duration::from_secs(5)).await;
 }

@@ -70,7 +70,7 @@ async fn indexes_and_searches_through_firebreak_embedder_serve() {
         assert!(Instant::now() < deadline, "outbox never drained: {b:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(st.index.count().await.unwrap(), 2);
+    assert_eq!(st.index.count(&Default::default()).await.unwrap(), 2);
 
     for (text, alertname, external_id) in
         [("https cert about to run out", Some("CertificateExpiringSoon"), None), ("where are the picture backups stored", None, Some("runbook/backups"))]

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use super::ApiState;
 use crate::clock::now_millis;
 use crate::embedding::Class;
+use crate::index::{Field, IndexFilter};
 
 const CHECK: Duration = Duration::from_secs(2);
 
@@ -22,8 +23,12 @@ pub async fn status(State(state): State<ApiState>) -> Json<Value> {
         Ok(Err(e)) => (json!({"state": "down", "error": e.to_string()}), Value::Null),
         Err(_) => (json!({"state": "down", "error": "no answer within 2 s"}), Value::Null),
     };
-    let index = match tokio::time::timeout(CHECK, state.index.count()).await {
-        Ok(Ok(n)) => json!({"state": "up", "backend": state.index.backend(), "points": n}),
+    // Every point, and the incidents' cause points among them (docs/retrieval.md): the
+    // rest are text chunks, one or more per item.
+    let causes = IndexFilter { fields: vec![Field::Cause], ..Default::default() };
+    let counts = async { Ok::<_, crate::index::IndexError>((state.index.count(&Default::default()).await?, state.index.count(&causes).await?)) };
+    let index = match tokio::time::timeout(CHECK, counts).await {
+        Ok(Ok((n, c))) => json!({"state": "up", "backend": state.index.backend(), "points": n, "cause_points": c}),
         Ok(Err(e)) => json!({"state": "down", "backend": state.index.backend(), "error": e.to_string()}),
         Err(_) => json!({"state": "down", "backend": state.index.backend(), "error": "no answer within 2 s"}),
     };

@@ -177,10 +177,11 @@ impl VectorIndex for EdgeIndex {
             .collect()
     }
 
-    async fn count(&self) -> IndexResult<u64> {
+    async fn count(&self, f: &IndexFilter) -> IndexResult<u64> {
         let shard = self.shard.clone();
+        let filter = filter(&conditions(f))?;
         let n = tokio::task::spawn_blocking(move || {
-            shard.count(qdrant_edge::CountRequest { filter: None, exact: true })
+            shard.count(qdrant_edge::CountRequest { filter, exact: true })
         })
         .await
         .map_err(edge_err)?

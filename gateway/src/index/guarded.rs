@@ -50,7 +50,7 @@ impl VectorIndex for Guarded {
         self.breaker.call(self.inner.search(probe, filter, limit), is_fault).await.map_err(open)?
     }
 
-    async fn count(&self) -> IndexResult<u64> {
-        self.breaker.call(self.inner.count(), is_fault).await.map_err(open)?
+    async fn count(&self, filter: &IndexFilter) -> IndexResult<u64> {
+        self.breaker.call(self.inner.count(filter), is_fault).await.map_err(open)?
     }
 }

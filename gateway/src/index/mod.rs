@@ -146,6 +146,6 @@ pub trait VectorIndex: Send + Sync {
     /// The `limit` nearest points to `probe` that pass `filter`.
     async fn search(&self, probe: Probe, filter: &IndexFilter, limit: usize) -> IndexResult<Vec<Hit>>;
 
-    /// Points stored, for status and tests.
-    async fn count(&self) -> IndexResult<u64>;
+    /// Points stored that pass `filter`, for status and tests.
+    async fn count(&self, filter: &IndexFilter) -> IndexResult<u64>;
 }

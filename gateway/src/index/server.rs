@@ -142,8 +142,12 @@ impl VectorIndex for ServerIndex {
             .collect()
     }
 
-    async fn count(&self) -> IndexResult<u64> {
-        let r = self.client.count(CountPointsBuilder::new(&self.collection).exact(true)).await.map_err(unavailable)?;
+    async fn count(&self, f: &IndexFilter) -> IndexResult<u64> {
+        let mut q = CountPointsBuilder::new(&self.collection).exact(true);
+        if let Some(f) = filter(&conditions(f)) {
+            q = q.filter(f);
+        }
+        let r = self.client.count(q).await.map_err(unavailable)?;
         Ok(r.result.map(|c| c.count).unwrap_or(0))
     }
 }
