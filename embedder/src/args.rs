@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::Args;
 
-use crate::{CpuKernels, DeviceKind, DeviceSpec, EngineConfig};
+use crate::{CpuKernels, DeviceKind, DeviceSpec, EngineConfig, Precision};
 
 /// Model, device and engine limits, shared by every subcommand.
 #[derive(Args, Clone)]
@@ -18,18 +18,24 @@ pub struct EngineArgs {
     /// Inference threads: the engine never uses more cores than this. Default: cores − 1.
     #[arg(long, env = "FIREBREAK_CPU_THREADS")]
     pub cpu_threads: Option<usize>,
-    /// `cpu` or `cuda:N` (the CUDA build only).
+    /// `cpu` or `cuda:N`. An unusable GPU (none, no driver, a build without CUDA) falls
+    /// back to the CPU path, logged and counted in firebreak_embedder_device_fallbacks_total.
     #[arg(long, env = "FIREBREAK_DEVICE", default_value = "cpu")]
     pub device: String,
+    /// `auto` (f16 on a GPU, f32 on the CPU), `f32` or `f16`; the packed CPU kernels are
+    /// f32 only.
+    #[arg(long, env = "FIREBREAK_DTYPE", default_value = "auto")]
+    pub dtype: String,
     /// CPU kernels: `packed` (fast, fused) or `candle` (plain candle ops, the reference).
     #[arg(long, env = "FIREBREAK_CPU_KERNELS", default_value = "packed")]
     pub kernels: String,
-    /// Most sequences per batch.
-    #[arg(long, env = "FIREBREAK_MAX_BATCH_SIZE", default_value_t = 32)]
-    pub max_batch_size: usize,
-    /// Largest padded batch cost (longest sequence × sequences).
-    #[arg(long, env = "FIREBREAK_MAX_BATCH_TOKENS", default_value_t = 8192)]
-    pub max_batch_tokens: usize,
+    /// Most sequences per batch. Default: 32 on the CPU, 256 on a GPU.
+    #[arg(long, env = "FIREBREAK_MAX_BATCH_SIZE")]
+    pub max_batch_size: Option<usize>,
+    /// Largest padded batch cost (longest sequence × sequences). Default: 8192 on the
+    /// CPU, 32768 on a GPU.
+    #[arg(long, env = "FIREBREAK_MAX_BATCH_TOKENS")]
+    pub max_batch_tokens: Option<usize>,
     /// Most texts waiting; beyond it requests get 503 with Retry-After.
     #[arg(long, env = "FIREBREAK_MAX_QUEUE_TEXTS", default_value_t = 4096)]
     pub max_queue_texts: usize,
@@ -55,8 +61,23 @@ impl EngineArgs {
             "candle" => CpuKernels::CandleOps,
             other => bail!("--kernels must be packed or candle, not {other:?}"),
         };
+        let precision = match self.dtype.as_str() {
+            "auto" => Precision::Auto,
+            "f32" => Precision::F32,
+            "f16" => Precision::F16,
+            other => bail!("--dtype must be auto, f32 or f16, not {other:?}"),
+        };
+        let mut device = match kind {
+            DeviceKind::Cpu => DeviceSpec::cpu(),
+            DeviceKind::Cuda { ordinal } => DeviceSpec::cuda(ordinal),
+        };
+        device.cpu_kernels = cpu_kernels;
+        device.precision = precision;
+        device.explicit_batch = self.max_batch_size.is_some() || self.max_batch_tokens.is_some();
+        device.max_batch_size = self.max_batch_size.unwrap_or(device.max_batch_size);
+        device.max_batch_tokens = self.max_batch_tokens.unwrap_or(device.max_batch_tokens);
         let mut cfg = EngineConfig::new(&self.model);
-        cfg.device = DeviceSpec { kind, cpu_kernels, max_batch_size: self.max_batch_size, max_batch_tokens: self.max_batch_tokens };
+        cfg.device = device;
         cfg.cpu_threads = self.cpu_threads;
         cfg.max_queue_texts = self.max_queue_texts;
         cfg.max_input_bytes = self.max_input_bytes;

@@ -80,14 +80,20 @@ impl Embedder {
             model.bert.vocab_size,
         )?);
         let budget = CpuBudget::new(cfg.cpu_threads.unwrap_or_else(default_cpu_threads))?;
-        let forward = budget.install(|| cfg.device.build(&model))?;
+        let built = budget.install(|| cfg.device.build(&model))?;
+        let forward = built.forward;
         let device_label = forward.label();
         let metrics = Arc::new(EmbedderMetrics::new(registry));
         metrics.cpu_threads.set(budget.threads() as i64);
+        metrics.on_gpu.set(i64::from(matches!(built.spec.kind, crate::DeviceKind::Cuda { .. })));
+        if let Some(why) = &built.fallback {
+            metrics.device_fallbacks.inc();
+            tracing::warn!(requested = %cfg.device.kind, running = %device_label, reason = %why, "falling back to the CPU path");
+        }
         let limits = QueueLimits {
             capacity: cfg.max_queue_texts,
-            max_batch_size: cfg.device.max_batch_size,
-            max_batch_tokens: cfg.device.max_batch_tokens,
+            max_batch_size: built.spec.max_batch_size,
+            max_batch_tokens: built.spec.max_batch_tokens,
         };
         let (queue, worker) = queue::spawn(limits, metrics.clone());
         let w = DeviceWorker { forward, budget: budget.clone(), normalize: model.normalize, metrics: metrics.clone() };

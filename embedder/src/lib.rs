@@ -25,7 +25,7 @@ pub mod queue;
 pub mod tokenize;
 pub mod weights;
 
-pub use device::{CpuKernels, DeviceKind, DeviceSpec};
+pub use device::{CpuKernels, DeviceKind, DeviceSpec, Precision};
 pub use engine::{EngineConfig, Embedder};
 pub use error::EmbedError;
 pub use queue::{Embedding, Priority};

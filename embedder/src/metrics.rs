@@ -29,6 +29,10 @@ pub struct EmbedderMetrics {
     pub truncated: Counter,
     pub rejected: Family<ReasonLabel, Counter>,
     pub failed_batches: Counter,
+    /// 1 while inference runs on a GPU.
+    pub on_gpu: Gauge,
+    /// Starts where a GPU was asked for and the CPU path runs instead.
+    pub device_fallbacks: Counter,
 }
 
 impl EmbedderMetrics {
@@ -48,11 +52,19 @@ impl EmbedderMetrics {
             truncated: Counter::default(),
             rejected: Family::default(),
             failed_batches: Counter::default(),
+            on_gpu: Gauge::default(),
+            device_fallbacks: Counter::default(),
         };
         let r = registry.sub_registry_with_prefix("firebreak_embedder");
         r.register("queue_depth", "Texts waiting to be embedded", m.queue_depth.clone());
         r.register("queue_capacity", "Most texts allowed to wait (beyond it: 503)", m.queue_capacity.clone());
         r.register("cpu_threads", "Threads in the inference CPU budget", m.cpu_threads.clone());
+        r.register("on_gpu", "1 while inference runs on a GPU, 0 on the CPU", m.on_gpu.clone());
+        r.register(
+            "device_fallbacks",
+            "Starts where a GPU was asked for but unusable, so the CPU path runs instead",
+            m.device_fallbacks.clone(),
+        );
         r.register("batch_size", "Texts per inference batch", m.batch_size.clone());
         r.register("batch_tokens", "Real tokens per inference batch", m.batch_tokens.clone());
         r.register("batch_padded_tokens", "Longest sequence × batch size (the padded cost)", m.batch_padded_tokens.clone());

@@ -144,6 +144,22 @@ def yaml_blocks(path, heading):
     return [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", section, re.S)]
 
 
+class GpuPreset(unittest.TestCase):
+    def test_the_gpu_preset_runs_the_cuda_build_on_the_gpu_with_cpu_limits(self):
+        objs = render(preset(os.path.join(CHART, "presets", "gpu.yaml")))
+        emb = next(o for o in objs if o["kind"] == "Deployment" and o["metadata"]["name"].endswith("-embedder"))
+        spec = emb["spec"]["template"]["spec"]
+        c = spec["containers"][0]
+        self.assertTrue(c["image"].endswith("-cuda"), c["image"])
+        self.assertEqual(c["args"][c["args"].index("--device") + 1], "cuda:0")
+        self.assertEqual(str(c["resources"]["limits"]["nvidia.com/gpu"]), "1")
+        self.assertIn("cpu", c["resources"]["limits"])
+        self.assertTrue(any(t["key"] == "nvidia.com/gpu" for t in spec["tolerations"]), spec.get("tolerations"))
+        cpu_only = render()
+        emb = next(o for o in cpu_only if o["kind"] == "Deployment" and o["metadata"]["name"].endswith("-embedder"))
+        self.assertNotIn("--device", emb["spec"]["template"]["spec"]["containers"][0]["args"])
+
+
 class RealCheckers(unittest.TestCase):
     """The chart's alert rules and the documented Alertmanager receiver, checked by the
     tools that will read them: promtool and amtool parse strictly (an unknown field, a

@@ -16,6 +16,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         // Let each client call run as one batch, as large as asked.
         cfg.device.max_batch_size = cfg.device.max_batch_size.max(largest);
         cfg.device.max_batch_tokens = cfg.device.max_batch_tokens.max(largest * 512);
+        cfg.device.explicit_batch = true;
         let engine = Embedder::start(cfg, &mut Registry::default())?;
         let texts = corpus(args.texts);
         let tokens: usize = texts
