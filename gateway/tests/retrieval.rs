@@ -72,7 +72,7 @@ async fn an_alert_finds_the_incident_with_its_cause_not_its_pod() {
     }
 
     // A free-text question is ranked by whole text and says so.
-    let r = post(&url, "/v1/search", json!({"query": "password authentication failed for the app database", "k": 1})).await;
+    let r = post(&url, "/v1/search", json!({"query": "the database rejects our password: SQLSTATE 28P01", "k": 1})).await;
     assert_eq!(r["results"][0]["incident"]["fingerprint"], "b", "{r:#}");
     assert_eq!(r["results"][0]["why"]["field"].as_str().map(|f| f == "text" || f == "cause"), Some(true), "{r:#}");
     assert!(r["results"][0]["why"]["concepts"].as_array().unwrap().iter().any(|c| c == "postgres-auth"), "{r:#}");

@@ -68,9 +68,14 @@ async fn ingest_is_idempotent_by_content(s: SqlxStore) {
     // Same id in another source is another document.
     let other = s.ingest("ingester", "rss", "run-4", &[doc("a", "first text")], T0 + 3).await.unwrap();
     assert_eq!(other.accepted, 1);
+    // Four jobs for three documents: one per document at a time, "a" edited waits for "a".
     let jobs = s.claim_jobs("w", 100, Duration::from_secs(60), T0 + 10).await.unwrap();
-    assert_eq!(jobs.len(), 4);
+    assert_eq!(jobs.len(), 3);
     assert!(jobs.iter().all(|j| j.kind == JobKind::Document));
+    for j in &jobs {
+        assert!(s.complete_job(j.id, "w", T0 + 11).await.unwrap());
+    }
+    assert_eq!(s.claim_jobs("w", 100, Duration::from_secs(60), T0 + 12).await.unwrap().len(), 1);
     let d = s.document(jobs[0].target_id).await.unwrap().unwrap();
     assert_eq!(d.metadata["chat"], "a");
 }
@@ -243,6 +248,26 @@ async fn a_young_alertnames_incidents_are_requeued_while_its_template_forms(s: S
     assert!(s.alert_siblings("Other", "e", 20).await.unwrap().is_empty());
 }
 
+async fn an_items_jobs_run_one_at_a_time_oldest_first(s: SqlxStore) {
+    let (hook, raw) = common::webhook("firing", &[("fp9", "PostgresDown", "connection refused")]);
+    s.record_webhook("alertmanager", &hook, &raw, &[], T0).await.unwrap();
+    let id = s.list_incidents(&IncidentQuery { limit: 1, ..Default::default() }).await.unwrap()[0].head.id;
+    s.add_note("sre", id, None, "first note", T0 + 1).await.unwrap();
+    s.add_note("sre", id, None, "second note", T0 + 2).await.unwrap();
+    // Three jobs for one incident: one is claimed, the oldest.
+    let first = s.claim_jobs("w", 10, Duration::from_secs(60), T0 + 3).await.unwrap();
+    assert_eq!(first.len(), 1, "{first:?}");
+    // While it is leased, the item's other jobs wait, even for another worker.
+    assert!(s.claim_jobs("other", 10, Duration::from_secs(60), T0 + 4).await.unwrap().is_empty());
+    assert!(s.complete_job(first[0].id, "w", T0 + 5).await.unwrap());
+    let second = s.claim_jobs("other", 10, Duration::from_secs(60), T0 + 6).await.unwrap();
+    assert_eq!(second.len(), 1);
+    assert!(second[0].id > first[0].id);
+    // A lease that ran out frees the item for the next job.
+    let third = s.claim_jobs("w", 10, Duration::from_secs(60), T0 + 6 + 61_000).await.unwrap();
+    assert_eq!(third.iter().map(|j| j.id).collect::<Vec<_>>(), vec![second[0].id], "the expired one is taken again, oldest first");
+}
+
 async fn vector_cache_round_trips(s: SqlxStore) {
     assert_eq!(s.cached_vector("m", "h").await.unwrap(), None);
     let v = vec![0.25f32, -1.5, 3.0e-8];
@@ -286,6 +311,7 @@ on_both_backends!(
     vector_cache_round_trips,
     held_alerts_are_stored_without_a_job_until_resolved,
     a_young_alertnames_incidents_are_requeued_while_its_template_forms,
+    an_items_jobs_run_one_at_a_time_oldest_first,
 );
 
 #[tokio::test]

@@ -40,6 +40,9 @@ pub struct Ranked {
     pub keyword: Option<f32>,
     /// The chunk that ranked best for this item (for the snippet).
     pub best: Hit,
+    /// The text of the chunk the keyword probe matched, when it matched one (it may be
+    /// another chunk than `best`): the explanation's shared words come from it.
+    pub keyword_text: Option<String>,
 }
 
 /// The first hit of each item, in rank order.
@@ -49,16 +52,20 @@ fn per_item(hits: &[Hit]) -> Vec<&Hit> {
 }
 
 fn ranked(h: &Hit, probe: Probe, score: f32) -> Ranked {
-    let mut r = Ranked { kind: h.payload.kind, target_id: h.payload.target_id, score, dense: None, keyword: None, best: h.clone() };
-    r.record(probe, h.score);
+    let mut r =
+        Ranked { kind: h.payload.kind, target_id: h.payload.target_id, score, dense: None, keyword: None, best: h.clone(), keyword_text: None };
+    r.record(probe, h);
     r
 }
 
 impl Ranked {
-    fn record(&mut self, probe: Probe, score: f32) {
+    fn record(&mut self, probe: Probe, h: &Hit) {
         match probe {
-            Probe::Dense => self.dense = Some(score),
-            Probe::Keyword => self.keyword = Some(score),
+            Probe::Dense => self.dense = Some(h.score),
+            Probe::Keyword => {
+                self.keyword = Some(h.score);
+                self.keyword_text = Some(h.payload.text.clone());
+            }
         }
     }
 }
@@ -76,7 +83,7 @@ fn fuse(rankings: &[(&[Hit], Probe)], k: usize, contribution: impl Fn(usize, usi
         for (rank, h) in per_item(hits).into_iter().enumerate() {
             let next = fused.len();
             let e = fused.entry((h.payload.kind, h.payload.target_id)).or_insert_with(|| (next, ranked(h, *probe, 0.0)));
-            e.1.record(*probe, h.score);
+            e.1.record(*probe, h);
             e.1.score += contribution(which, rank, h);
         }
     }

@@ -296,7 +296,8 @@ impl Searcher {
     fn hit(&self, c: &Candidate) -> SearchHit {
         let r = &c.ranked;
         let p = &r.best.payload;
-        let (terms, concepts) = explain::shared(&self.keywords, &self.glossary, &c.query, &p.text);
+        let matched = r.keyword_text.as_deref().unwrap_or(&p.text);
+        let (terms, concepts) = explain::shared(&self.keywords, &self.glossary, &c.query, matched);
         SearchHit {
             score: r.score,
             kind: r.kind,
