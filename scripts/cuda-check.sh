@@ -8,7 +8,13 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 "$root/scripts/fetch-model.sh"
-eval "$("$root/scripts/cuda-toolkit.sh")"
+# Through a file, not `eval "$(...)"`: a failed assembly (pip out of disk, say) must stop
+# here, and a command substitution's failure does not stop `eval`.
+env_file=$(mktemp)
+trap 'rm -f "$env_file"' EXIT
+"$root/scripts/cuda-toolkit.sh" > "$env_file"
+# shellcheck disable=SC1090
+. "$env_file"
 started=$(date +%s)
 cargo build --profile cuda -p firebreak-embedder --features cuda
 echo "cuda-check: CUDA build in $(( $(date +%s) - started ))s" >&2

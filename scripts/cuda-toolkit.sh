@@ -24,7 +24,8 @@ if [ ! -f "$stamp" ]; then
   mkdir -p "$dir/stubs"
   # One install of all wheels: pip --target skips a package whose top-level directory
   # (nvidia/) already exists, so installing them one by one would drop all but the first.
-  "$python" -m pip install --quiet --disable-pip-version-check --no-deps --target "$dir/py" "${wheels[@]}" >&2
+  # --no-cache-dir: the wheels are ~1.5 GB; a second copy in pip's cache is disk CI may not have.
+  "$python" -m pip install --quiet --disable-pip-version-check --no-cache-dir --no-deps --target "$dir/py" "${wheels[@]}" >&2
   # The wheels ship only libX.so.N; the linker looks for libX.so.
   for lib in "$tk"/lib/lib*.so.*; do
     base="${lib%%.so.*}.so"
