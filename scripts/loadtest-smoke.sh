@@ -13,8 +13,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 duration=${1:-10s}
 "$root/scripts/fetch-model.sh"
-cargo build --quiet -p firebreak-gateway --bin firebreak -p firebreak-embedder --bin firebreak-embedder \
-  -p firebreak-loadtests --bin firebreak-loadtest
+# The whole workspace's binaries, not `-p` one package: cargo resolves features per
+# selection, and a single package's selection differs from the test build's (plotters in
+# loadtests turns on simd-adler32's features), which rebuilt most dependencies (14 min).
+cargo build --quiet --workspace --bins
 mkdir -p loadtests/reports
 status=0
 for scenario in death-spiral crash; do
