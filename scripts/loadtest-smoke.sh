@@ -13,9 +13,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 duration=${1:-10s}
 "$root/scripts/fetch-model.sh"
-# The whole workspace's binaries, not `-p` one package: cargo resolves features per
-# selection, and a single package's selection differs from the test build's (plotters in
-# loadtests turns on simd-adler32's features), which rebuilt most dependencies (14 min).
+# The whole workspace's binaries, as eval.sh builds them (why: see there).
 cargo build --quiet --workspace --bins
 mkdir -p loadtests/reports
 status=0
