@@ -1,5 +1,5 @@
-//! The CPU budget holds under load: `firebreak-embedder embed --cpu-threads 1` fed far more
-//! work than it can do never uses more than one core, while `--cpu-threads 2` on the same
+//! The CPU budget holds under load: `firebreak-embedder embed --cpu-threads 1` fed endless
+//! work never uses more than one core, while `--cpu-threads 2` on the same
 //! input does use two (so the measurement can see a breach). Process CPU time is read
 //! from /proc while the child runs.
 
@@ -19,7 +19,6 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
 /// Runs `embed` over a workload and returns (peak cores over 1 s windows, mean cores).
 fn cores_used(threads: usize) -> (f64, f64) {
     let text = "KubePodCrashLooping: pod cardboard-web restarting after an OOM kill on node02, load 153. ".repeat(8);
-    let input: String = (0..400).map(|i| format!("{i} {text}\n")).collect();
     let mut child = Command::new(env!("CARGO_BIN_EXE_firebreak-embedder"))
         .args(["embed", "--cpu-threads", &threads.to_string(), "--model"])
         .arg(common::model_dir())
@@ -30,8 +29,15 @@ fn cores_used(threads: usize) -> (f64, f64) {
         .unwrap();
     let pid = child.id();
     let mut stdin = child.stdin.take().unwrap();
+    // An endless supply, so that no engine is fast enough to run out of work inside the
+    // sampling window (400 lines once did, on AMX, and the window saw an idle process);
+    // the writer stops when the child is killed and the pipe breaks.
     std::thread::spawn(move || {
-        let _ = stdin.write_all(input.as_bytes());
+        for i in 0.. {
+            if stdin.write_all(format!("{i} {text}\n").as_bytes()).is_err() {
+                break;
+            }
+        }
     });
     // Skip model loading, then sample for a bounded time.
     std::thread::sleep(Duration::from_millis(1500));
