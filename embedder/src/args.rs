@@ -22,8 +22,9 @@ pub struct EngineArgs {
     /// back to the CPU path, logged and counted in firebreak_embedder_device_fallbacks_total.
     #[arg(long, env = "FIREBREAK_DEVICE", default_value = "cpu")]
     pub device: String,
-    /// `auto` (f16 on a GPU, f32 on the CPU), `f32` or `f16`; the packed CPU kernels are
-    /// f32 only.
+    /// `auto` (f16 on a GPU; on the CPU bf16 matmuls on AMX tiles where the CPU has them,
+    /// f32 elsewhere), `f32`, `f16` (candle kernels only on the CPU) or `bf16` (AMX; f32
+    /// with a logged fallback on a CPU without it).
     #[arg(long, env = "FIREBREAK_DTYPE", default_value = "auto")]
     pub dtype: String,
     /// CPU kernels: `packed` (fast, fused) or `candle` (plain candle ops, the reference).
@@ -65,7 +66,8 @@ impl EngineArgs {
             "auto" => Precision::Auto,
             "f32" => Precision::F32,
             "f16" => Precision::F16,
-            other => bail!("--dtype must be auto, f32 or f16, not {other:?}"),
+            "bf16" => Precision::Bf16,
+            other => bail!("--dtype must be auto, f32, f16 or bf16, not {other:?}"),
         };
         let mut device = match kind {
             DeviceKind::Cpu => DeviceSpec::cpu(),

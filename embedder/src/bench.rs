@@ -8,6 +8,7 @@ use candle_core::{Device, Tensor};
 
 use crate::budget::CpuBudget;
 use crate::engine::Embedder;
+use crate::kernels::amx;
 use crate::error::Result;
 use crate::queue::Priority;
 
@@ -110,6 +111,32 @@ pub fn matmul_peak_gflops(budget: &CpuBudget) -> Result<f64> {
             }
         }
         Ok(best)
+    })
+}
+
+/// Best rate of this engine's own bf16 AMX tile matmul on the model's FFN shapes inside
+/// `budget`, in GFLOP/s, or `None` without AMX. Printed beside the f32 peak when the bf16
+/// path runs: its matmuls are then several times the f32 peak, so the ratio to the f32
+/// peak says how much faster than the f32 ceiling the engine runs, and this one how far
+/// the rest of the model (attention, norms, GELU) keeps it from the tiles' own rate.
+pub fn amx_peak_gflops(budget: &CpuBudget) -> Option<f64> {
+    if !amx::usable() {
+        return None;
+    }
+    budget.install(|| {
+        let mut best = 0f64;
+        for (m, k, n) in [(2048, 384, 1536), (2048, 1536, 384)] {
+            let w: Vec<f32> = (0..k * n).map(|i| ((i % 17) as f32 - 8.0) * 0.01).collect();
+            let w = amx::PackedWeights::pack(&w, k, n)?;
+            let a: Vec<u16> = (0..m * k).map(|i| amx::to_bf16(((i % 13) as f32 - 6.0) * 0.1)).collect();
+            let mut c = vec![0f32; m * n];
+            for _ in 0..10 {
+                let t = Instant::now();
+                amx::matmul(&mut c, &a, m, &w, amx::Start::Output, None);
+                best = best.max(2.0 * (m * k * n) as f64 / t.elapsed().as_secs_f64() / 1e9);
+            }
+        }
+        Some(best)
     })
 }
 

@@ -14,6 +14,7 @@ use crate::error::{EmbedError, Result};
 use crate::forward::candle_ops::CandleForward;
 use crate::forward::packed_cpu::PackedCpuForward;
 use crate::forward::Forward;
+use crate::kernels::amx;
 use crate::model_dir::ModelSpec;
 use crate::weights::BertWeights;
 
@@ -41,21 +42,29 @@ pub enum CpuKernels {
     CandleOps,
 }
 
-/// Weight and activation precision. `Auto` is f16 on a GPU (half the memory traffic,
-/// tensor cores; the parity tests hold it to cosine ≥ 0.999 against the f32 fixture) and
-/// f32 on the CPU, whose packed path is f32 only. bf16 is not offered: on the fixture it
-/// reaches only 0.986 (its 8-bit mantissa loses too much from layer to layer).
+/// Weight and activation precision.
+///
+/// - `Auto`: f16 on a GPU (half the memory traffic, tensor cores), and on the CPU bf16
+///   matmuls on AMX tiles where the CPU and kernel offer them, f32 elsewhere. Both reduced
+///   precisions are held by the parity tests to cosine ≥ 0.999 against the f32 fixture.
+/// - `F32`: exact to the fixture at 0.9999, everywhere.
+/// - `F16`: as on a GPU; on the CPU only through the candle kernels.
+/// - `Bf16`: the CPU's AMX path. Only the dense matmuls' inputs are bf16 (f32 accumulation,
+///   f32 norms, softmax and GELU): bf16 everywhere, as candle's bf16 dtype runs it, falls
+///   to 0.986 on the fixture and is not offered. Asked for on a CPU without AMX, the f32
+///   path runs and the reason is logged and counted as a fallback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Precision {
     Auto,
     F32,
     F16,
+    Bf16,
 }
 
 impl Precision {
     fn dtype(self, kind: DeviceKind) -> DType {
         match (self, kind) {
-            (Precision::F32, _) | (Precision::Auto, DeviceKind::Cpu) => DType::F32,
+            (Precision::F32 | Precision::Bf16, _) | (Precision::Auto, DeviceKind::Cpu) => DType::F32,
             (Precision::F16, _) | (Precision::Auto, DeviceKind::Cuda { .. }) => DType::F16,
         }
     }
@@ -122,7 +131,10 @@ impl DeviceSpec {
     pub fn build(&self, model: &ModelSpec) -> Result<Built> {
         self.validate(model)?;
         match self.kind {
-            DeviceKind::Cpu => Ok(Built { forward: self.build_cpu(model)?, spec: self.clone(), fallback: None }),
+            DeviceKind::Cpu => {
+                let (forward, fallback) = self.build_cpu(model)?;
+                Ok(Built { forward, spec: self.clone(), fallback })
+            }
             DeviceKind::Cuda { ordinal } => match Device::new_cuda(ordinal) {
                 Ok(device) => {
                     let dtype = self.precision.dtype(self.kind);
@@ -139,7 +151,7 @@ impl DeviceSpec {
                         DeviceSpec { cpu_kernels: self.cpu_kernels, ..DeviceSpec::cpu() }
                     };
                     spec.validate(model)?;
-                    let forward = spec.build_cpu(model)?;
+                    let (forward, _) = spec.build_cpu(model)?;
                     // candle appends a backtrace to the error when RUST_BACKTRACE is set:
                     // the log line keeps the driver's answer only.
                     let why = e.to_string();
@@ -150,21 +162,30 @@ impl DeviceSpec {
         }
     }
 
-    fn build_cpu(&self, model: &ModelSpec) -> Result<Box<dyn Forward>> {
+    fn build_cpu(&self, model: &ModelSpec) -> Result<(Box<dyn Forward>, Option<String>)> {
         let dtype = self.precision.dtype(DeviceKind::Cpu);
         Ok(match self.cpu_kernels {
             CpuKernels::Packed if dtype != DType::F32 => {
                 return Err(EmbedError::Inference(format!(
-                    "the packed CPU kernels are f32 only; {dtype:?} on the CPU needs the candle kernels (--kernels candle)"
+                    "the packed CPU kernels are f32 or bf16 only; {dtype:?} on the CPU needs the candle kernels (--kernels candle)"
                 )))
             }
+            CpuKernels::CandleOps if self.precision == Precision::Bf16 => {
+                return Err(EmbedError::Inference(
+                    "bf16 runs on the packed CPU kernels' AMX path only (--kernels packed)".into(),
+                ))
+            }
             CpuKernels::Packed => {
+                let amx = amx::usable();
+                let bf16 = amx && matches!(self.precision, Precision::Auto | Precision::Bf16);
+                let fallback = (self.precision == Precision::Bf16 && !amx)
+                    .then(|| "bf16 needs AMX-BF16, which this CPU or kernel does not offer: running f32".to_string());
                 let w = BertWeights::load(&model.weights_path(), &model.bert, &Device::Cpu, DType::F32)?;
-                Box::new(PackedCpuForward::new(&w, model.bert.clone(), model.pooling)?)
+                (Box::new(PackedCpuForward::new(&w, model.bert.clone(), model.pooling, bf16)?), fallback)
             }
             CpuKernels::CandleOps => {
                 let w = BertWeights::load(&model.weights_path(), &model.bert, &Device::Cpu, dtype)?;
-                Box::new(CandleForward::new(w, model.bert.clone(), model.pooling, Device::Cpu, dtype))
+                (Box::new(CandleForward::new(w, model.bert.clone(), model.pooling, Device::Cpu, dtype)), None)
             }
         })
     }

@@ -14,6 +14,8 @@ use rayon::prelude::*;
 
 use crate::error::{EmbedError, Result};
 use crate::forward::Forward;
+use crate::kernels::amx::{self, Epilogue, Start};
+use crate::kernels::SendPtr;
 use crate::kernels::attention::{packed_attention, Span};
 use crate::kernels::gemm::{matmul, parallelism, MatRef};
 use crate::kernels::math::{gelu_erf_inplace, gelu_tanh_inplace, relu_inplace};
@@ -25,6 +27,9 @@ struct DenseF32 {
     /// Transposed from PyTorch's `[out, in]` to `[in, out]` once at load, so the matmul
     /// reads the weights row-major.
     weight: Vec<f32>,
+    /// The same weights as AMX bf16 tiles, when the bf16 path is on: the matmul then runs
+    /// on the tiles and `weight` is kept only for shapes off the tile grid (none in BERT).
+    tiles: Option<amx::PackedWeights>,
     bias: Vec<f32>,
     inp: usize,
     out: usize,
@@ -45,7 +50,8 @@ struct LayerF32 {
     out_norm: NormF32,
 }
 
-/// Buffers reused across batches; they only ever grow.
+/// Buffers reused across batches; they only ever grow. Sized for the token count rounded
+/// up to whole AMX blocks, so the bf16 matmul's padding rows always have somewhere to go.
 #[derive(Default)]
 struct Scratch {
     x: Vec<f32>,
@@ -53,10 +59,20 @@ struct Scratch {
     qkv: Vec<f32>,
     ctx: Vec<f32>,
     inter: Vec<f32>,
+    /// A matmul's input rounded to bf16 (bf16 path only).
+    rounded: Vec<u16>,
+    /// The activation's output rounded to bf16 by the intermediate matmul's epilogue, the
+    /// output matmul's input (bf16 path only).
+    rounded_inter: Vec<u16>,
 }
 
 impl Scratch {
-    fn ensure(&mut self, tokens: usize, hidden: usize, inter: usize) {
+    fn ensure(&mut self, tokens: usize, hidden: usize, inter: usize, bf16: bool) {
+        let tokens = amx::padded_rows(tokens);
+        if bf16 && self.rounded.len() < tokens * hidden {
+            self.rounded.resize(tokens * hidden, 0);
+            self.rounded_inter.resize(tokens * inter, 0);
+        }
         let grow = |v: &mut Vec<f32>, n: usize| {
             if v.len() < n {
                 v.resize(n, 0.0);
@@ -79,6 +95,7 @@ pub struct PackedCpuForward {
     token_type0: Vec<f32>,
     emb_norm: NormF32,
     layers: Vec<LayerF32>,
+    bf16: bool,
     scratch: Scratch,
 }
 
@@ -86,7 +103,7 @@ fn flat(t: &candle_core::Tensor) -> Result<Vec<f32>> {
     Ok(t.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()?)
 }
 
-fn dense(parts: &[&Linear]) -> Result<DenseF32> {
+fn dense(parts: &[&Linear], bf16: bool) -> Result<DenseF32> {
     let (mut weight, mut bias, mut out) = (Vec::new(), Vec::new(), 0);
     let inp = parts[0].weight.dims()[1];
     for p in parts {
@@ -100,7 +117,8 @@ fn dense(parts: &[&Linear]) -> Result<DenseF32> {
             t[i * out + o] = weight[o * inp + i];
         }
     }
-    Ok(DenseF32 { weight: t, bias, inp, out })
+    let tiles = if bf16 { amx::PackedWeights::pack(&t, inp, out) } else { None };
+    Ok(DenseF32 { weight: t, tiles, bias, inp, out })
 }
 
 fn norm(n: &Norm) -> Result<NormF32> {
@@ -108,8 +126,13 @@ fn norm(n: &Norm) -> Result<NormF32> {
 }
 
 impl PackedCpuForward {
-    /// Copies the weights out of candle tensors into the layouts the kernels want.
-    pub fn new(w: &BertWeights, cfg: BertConfig, pooling: Pooling) -> Result<Self> {
+    /// Copies the weights out of candle tensors into the layouts the kernels want. With
+    /// `bf16`, the dense layers' matmuls run on AMX tiles in bf16 with f32 accumulation
+    /// (the caller checks [`amx::usable`]); everything else stays f32.
+    pub fn new(w: &BertWeights, cfg: BertConfig, pooling: Pooling, bf16: bool) -> Result<Self> {
+        if bf16 && !amx::usable() {
+            return Err(EmbedError::Inference("the bf16 CPU path needs AMX-BF16, which this CPU or kernel does not offer".into()));
+        }
         let e = &w.embeddings;
         let token_type = flat(&e.token_type)?;
         let layers = w
@@ -117,11 +140,11 @@ impl PackedCpuForward {
             .iter()
             .map(|l| {
                 Ok(LayerF32 {
-                    qkv: dense(&[&l.query, &l.key, &l.value])?,
-                    attn_out: dense(&[&l.attn_out])?,
+                    qkv: dense(&[&l.query, &l.key, &l.value], bf16)?,
+                    attn_out: dense(&[&l.attn_out], bf16)?,
                     attn_norm: norm(&l.attn_norm)?,
-                    intermediate: dense(&[&l.intermediate])?,
-                    output: dense(&[&l.output])?,
+                    intermediate: dense(&[&l.intermediate], bf16)?,
+                    output: dense(&[&l.output], bf16)?,
                     out_norm: norm(&l.out_norm)?,
                 })
             })
@@ -134,6 +157,7 @@ impl PackedCpuForward {
             layers,
             cfg,
             pooling,
+            bf16,
             scratch: Scratch::default(),
         })
     }
@@ -145,12 +169,51 @@ fn rows_per_task(tokens: usize) -> usize {
     (tokens / (rayon::current_num_threads() * 4)).max(16)
 }
 
-/// `out = x·Wᵀ` with `out` prefilled by `prefill` (bias, or bias + residual).
-fn dense_into(out: &mut [f32], x: &[f32], tokens: usize, d: &DenseF32) {
+/// A dense layer's input: f32 rows, or rows the previous step's epilogue already rounded
+/// to bf16 (bf16 path only).
+enum Input<'a> {
+    F32(&'a [f32]),
+    Bf16(&'a [u16]),
+}
+
+/// `out = start + input·W`, then `then` on each finished row. On the bf16 path an f32
+/// input is first rounded into `rounded`, the bias is broadcast by the tile loads and
+/// `then` runs while each row block is still in cache; `out` must have room for the
+/// padded row count. On the f32 path a bias start is a prefill pass and `then` a
+/// parallel pass over the rows.
+fn dense_into(
+    out: &mut [f32],
+    input: Input,
+    tokens: usize,
+    d: &DenseF32,
+    rounded: &mut [u16],
+    start: Start,
+    then: Option<Epilogue>,
+) {
+    if let Some(tiles) = &d.tiles {
+        let rows = amx::padded_rows(tokens);
+        let a = match input {
+            Input::F32(x) => {
+                amx::round_rows(x, &mut rounded[..rows * d.inp], tokens, d.inp);
+                &rounded[..rows * d.inp]
+            }
+            Input::Bf16(a) => a,
+        };
+        amx::matmul(&mut out[..rows * d.out], a, rows, tiles, start, then.map(|f| (tokens, f)));
+        return;
+    }
+    let Input::F32(x) = input else { unreachable!("bf16 inputs exist only on the tile path") };
+    let out = &mut out[..tokens * d.out];
+    if let Start::Bias(bias) = start {
+        out.par_chunks_mut(rows_per_task(tokens) * d.out).for_each(|r| fill_rows_with_bias(r, bias));
+    }
     let a = MatRef::rows(x, tokens, d.inp);
     let w = MatRef::rows(&d.weight, d.inp, d.out);
     // SAFETY: `out` holds tokens × d.out floats and is distinct from `x` and the weights.
     unsafe { matmul(out.as_mut_ptr(), d.out, a, w, 1.0, true, parallelism()) };
+    if let Some(f) = then {
+        out.par_chunks_mut(d.out).enumerate().for_each(|(r, row)| f(r, 0, row));
+    }
 }
 
 fn norm_rows(src: &[f32], dst: &mut [f32], n: &NormF32, eps: f32, tokens: usize) {
@@ -165,14 +228,24 @@ fn norm_rows(src: &[f32], dst: &mut [f32], n: &NormF32, eps: f32, tokens: usize)
 /// `x = layer_norm(x + input·Wᵀ + b)`: the residual block that closes both the attention
 /// and the feed-forward half of a layer. Bias and residual are written into `tmp` first
 /// and the matmul accumulates on top, so they cost no separate pass.
-fn residual_block(x: &mut [f32], tmp: &mut [f32], input: &[f32], tokens: usize, d: &DenseF32, n: &NormF32, eps: f32) {
+#[allow(clippy::too_many_arguments)]
+fn residual_block(
+    x: &mut [f32],
+    tmp: &mut [f32],
+    input: Input,
+    tokens: usize,
+    d: &DenseF32,
+    n: &NormF32,
+    eps: f32,
+    rounded: &mut [u16],
+) {
     let h = d.out;
     let chunk = rows_per_task(tokens) * h;
-    let tmp = &mut tmp[..tokens * h];
-    tmp.par_chunks_mut(chunk)
+    tmp[..tokens * h]
+        .par_chunks_mut(chunk)
         .zip(x[..tokens * h].par_chunks(chunk))
         .for_each(|(t, x)| fill_rows_plus_bias(t, x, &d.bias));
-    dense_into(tmp, input, tokens, d);
+    dense_into(tmp, input, tokens, d, rounded, Start::Output, None);
     norm_rows(tmp, x, n, eps, tokens);
 }
 
@@ -190,9 +263,9 @@ impl Forward for PackedCpuForward {
             spans.push(Span { start: tokens, len: s.len() });
             tokens += s.len();
         }
-        self.scratch.ensure(tokens, h, inter);
+        let bf16 = self.bf16;
+        self.scratch.ensure(tokens, h, inter, bf16);
         let sc = &mut self.scratch;
-        let chunk = rows_per_task(tokens);
 
         // Embeddings: word + position + token type 0, then layer norm.
         for (s, span) in seqs.iter().zip(&spans) {
@@ -212,23 +285,32 @@ impl Forward for PackedCpuForward {
 
         for l in &self.layers {
             // Attention block: x = LN(x + attn_out(attention(qkv(x)))).
-            let qkv = &mut sc.qkv[..tokens * l.qkv.out];
-            qkv.par_chunks_mut(chunk * l.qkv.out).for_each(|r| fill_rows_with_bias(r, &l.qkv.bias));
-            dense_into(qkv, &sc.x, tokens, &l.qkv);
+            dense_into(&mut sc.qkv, Input::F32(&sc.x), tokens, &l.qkv, &mut sc.rounded, Start::Bias(&l.qkv.bias), None);
+            let qkv = &sc.qkv[..tokens * l.qkv.out];
             packed_attention(qkv, &mut sc.ctx, &spans, cfg.num_attention_heads, h);
-            residual_block(&mut sc.x, &mut sc.tmp, &sc.ctx, tokens, &l.attn_out, &l.attn_norm, eps);
+            residual_block(&mut sc.x, &mut sc.tmp, Input::F32(&sc.ctx), tokens, &l.attn_out, &l.attn_norm, eps, &mut sc.rounded);
 
-            // Feed-forward block: x = LN(x + output(act(intermediate(x)))).
-            let mid = &mut sc.inter[..tokens * inter];
-            mid.par_chunks_mut(chunk * inter).for_each(|r| fill_rows_with_bias(r, &l.intermediate.bias));
-            dense_into(mid, &sc.x, tokens, &l.intermediate);
+            // Feed-forward block: x = LN(x + output(act(intermediate(x)))). The activation
+            // runs as the intermediate matmul's epilogue, and on the bf16 path also rounds
+            // its result for the output matmul, so neither is a pass of its own.
             let act: fn(&mut [f32]) = match cfg.activation {
                 Activation::GeluErf => gelu_erf_inplace,
                 Activation::GeluTanh => gelu_tanh_inplace,
                 Activation::Relu => relu_inplace,
             };
-            mid.par_chunks_mut(chunk * inter).for_each(act);
-            residual_block(&mut sc.x, &mut sc.tmp, &sc.inter, tokens, &l.output, &l.out_norm, eps);
+            let rounded_out = SendPtr(sc.rounded_inter.as_mut_ptr());
+            let activate = |r: usize, col: usize, seg: &mut [f32]| {
+                act(seg);
+                if bf16 {
+                    // SAFETY: `rounded_inter` holds padded-tokens × inter values, and each
+                    // call owns row `r`'s columns `col..col + seg.len()`.
+                    let dst = unsafe { std::slice::from_raw_parts_mut(rounded_out.get().add(r * inter + col), seg.len()) };
+                    amx::round_slice(seg, dst);
+                }
+            };
+            dense_into(&mut sc.inter, Input::F32(&sc.x), tokens, &l.intermediate, &mut sc.rounded, Start::Bias(&l.intermediate.bias), Some(&activate));
+            let ffn_in = if bf16 { Input::Bf16(&sc.rounded_inter) } else { Input::F32(&sc.inter) };
+            residual_block(&mut sc.x, &mut sc.tmp, ffn_in, tokens, &l.output, &l.out_norm, eps, &mut sc.rounded);
         }
 
         Ok(spans
@@ -252,6 +334,6 @@ impl Forward for PackedCpuForward {
     }
 
     fn label(&self) -> String {
-        "cpu packed-f32".into()
+        if self.bf16 { "cpu packed-bf16-amx".into() } else { "cpu packed-f32".into() }
     }
 }

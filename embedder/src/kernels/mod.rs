@@ -6,6 +6,7 @@
 //! buffers and are compiled three times: for the baseline target, with AVX2+FMA and with
 //! AVX-512, picked at run time, so one binary is both portable and fast.
 
+pub mod amx;
 pub mod attention;
 pub mod gemm;
 pub mod math;
@@ -79,17 +80,24 @@ macro_rules! multiversion {
 pub(crate) use multiversion;
 
 /// A raw pointer that may cross threads. Used only where parallel tasks write provably
-/// disjoint parts of one buffer (per sequence and head in attention).
-#[derive(Clone, Copy)]
-pub(crate) struct SendPtr(pub *mut f32);
+/// disjoint parts of one buffer (per sequence and head in attention, per column range in
+/// a matmul's epilogue).
+pub(crate) struct SendPtr<T = f32>(pub *mut T);
 
-impl SendPtr {
+impl<T> Clone for SendPtr<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for SendPtr<T> {}
+
+impl<T> SendPtr<T> {
     /// The pointer. A method (not `.0`) so closures capture the whole `Send` wrapper
     /// rather than the raw field, which edition-2021 disjoint capture would pick.
-    pub fn get(self) -> *mut f32 {
+    pub fn get(self) -> *mut T {
         self.0
     }
 }
 // SAFETY: users guarantee disjoint writes; see each use.
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
+unsafe impl<T> Send for SendPtr<T> {}
+unsafe impl<T> Sync for SendPtr<T> {}

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use firebreak_embedder::bench::{corpus, matmul_peak_gflops, measure};
+use firebreak_embedder::bench::{amx_peak_gflops, corpus, matmul_peak_gflops, measure};
 use firebreak_embedder::Embedder;
 use prometheus_client::registry::Registry;
 
@@ -35,6 +35,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             tokens as f64 / texts.len().max(1) as f64
         );
         println!("matmul peak (candle f32, best of 1024³ and FFN shapes): {peak:.1} GFLOP/s");
+        if engine.device_label().contains("bf16") {
+            if let Some(tiles) = amx_peak_gflops(engine.budget()) {
+                println!("bf16 AMX tile matmul (this engine's kernel, FFN shapes): {tiles:.1} GFLOP/s; \"of peak\" below is of the f32 peak");
+            }
+        }
         println!("{:>6} {:>12} {:>10} {:>9} {:>9} {:>9} {:>8}", "batch", "sentences/s", "tokens/s", "p50 ms", "p99 ms", "GFLOP/s", "of peak");
         for &b in &args.batch_sizes {
             let f = measure(&engine, &texts, b.max(1)).await?;
