@@ -28,7 +28,8 @@ struct DenseF32 {
     /// reads the weights row-major.
     weight: Vec<f32>,
     /// The same weights as AMX bf16 tiles, when the bf16 path is on: the matmul then runs
-    /// on the tiles and `weight` is kept only for shapes off the tile grid (none in BERT).
+    /// on the tiles and `weight` is empty (it stays only for shapes off the tile grid,
+    /// which no BERT-family model has).
     tiles: Option<amx::PackedWeights>,
     bias: Vec<f32>,
     inp: usize,
@@ -70,6 +71,8 @@ impl Scratch {
     fn ensure(&mut self, tokens: usize, hidden: usize, inter: usize, bf16: bool) {
         let tokens = amx::padded_rows(tokens);
         if bf16 && self.rounded.len() < tokens * hidden {
+            // Every tile matmul with an f32 input reads `hidden` columns: the output
+            // layer's input comes pre-rounded whenever that layer is on tiles.
             self.rounded.resize(tokens * hidden, 0);
             self.rounded_inter.resize(tokens * inter, 0);
         }
@@ -118,7 +121,10 @@ fn dense(parts: &[&Linear], bf16: bool) -> Result<DenseF32> {
         }
     }
     let tiles = if bf16 { amx::PackedWeights::pack(&t, inp, out) } else { None };
-    Ok(DenseF32 { weight: t, tiles, bias, inp, out })
+    // With tiles the f32 copy is never read: dropping it keeps the bf16 path's resident
+    // weights at half the f32 path's instead of one and a half times.
+    let weight = if tiles.is_some() { Vec::new() } else { t };
+    Ok(DenseF32 { weight, tiles, bias, inp, out })
 }
 
 fn norm(n: &Norm) -> Result<NormF32> {
@@ -298,10 +304,13 @@ impl Forward for PackedCpuForward {
                 Activation::GeluTanh => gelu_tanh_inplace,
                 Activation::Relu => relu_inplace,
             };
+            // The output matmul reads bf16 only if it runs on tiles (a layer off the tile
+            // grid stays f32 even on the bf16 path).
+            let round_for_output = bf16 && l.output.tiles.is_some();
             let rounded_out = SendPtr(sc.rounded_inter.as_mut_ptr());
             let activate = |r: usize, col: usize, seg: &mut [f32]| {
                 act(seg);
-                if bf16 {
+                if round_for_output {
                     // SAFETY: `rounded_inter` holds padded-tokens × inter values, and each
                     // call owns row `r`'s columns `col..col + seg.len()`.
                     let dst = unsafe { std::slice::from_raw_parts_mut(rounded_out.get().add(r * inter + col), seg.len()) };
@@ -309,7 +318,7 @@ impl Forward for PackedCpuForward {
                 }
             };
             dense_into(&mut sc.inter, Input::F32(&sc.x), tokens, &l.intermediate, &mut sc.rounded, Start::Bias(&l.intermediate.bias), Some(&activate));
-            let ffn_in = if bf16 { Input::Bf16(&sc.rounded_inter) } else { Input::F32(&sc.inter) };
+            let ffn_in = if round_for_output { Input::Bf16(&sc.rounded_inter) } else { Input::F32(&sc.inter) };
             residual_block(&mut sc.x, &mut sc.tmp, ffn_in, tokens, &l.output, &l.out_norm, eps, &mut sc.rounded);
         }
 
