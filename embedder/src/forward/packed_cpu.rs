@@ -222,13 +222,20 @@ fn dense_into(
     }
 }
 
-fn norm_rows(src: &[f32], dst: &mut [f32], n: &NormF32, eps: f32, tokens: usize) {
+/// `dst = layer_norm(src)`, and with `rounded` also its bf16 rounding for the next tile
+/// matmul, written per chunk while the chunk is still in cache rather than in a pass of
+/// its own.
+fn norm_rows(src: &[f32], dst: &mut [f32], n: &NormF32, eps: f32, tokens: usize, rounded: Option<&mut [u16]>) {
     let h = n.weight.len();
     let chunk = rows_per_task(tokens) * h;
-    dst[..tokens * h]
-        .par_chunks_mut(chunk)
-        .zip(src[..tokens * h].par_chunks(chunk))
-        .for_each(|(o, i)| layer_norm_rows(i, o, &n.weight, &n.bias, eps));
+    let rows = dst[..tokens * h].par_chunks_mut(chunk).zip(src[..tokens * h].par_chunks(chunk));
+    match rounded {
+        Some(r) => rows.zip(r[..tokens * h].par_chunks_mut(chunk)).for_each(|((o, i), r)| {
+            layer_norm_rows(i, o, &n.weight, &n.bias, eps);
+            amx::round_slice(o, r);
+        }),
+        None => rows.for_each(|(o, i)| layer_norm_rows(i, o, &n.weight, &n.bias, eps)),
+    }
 }
 
 /// `x = layer_norm(x + input·Wᵀ + b)`: the residual block that closes both the attention
@@ -244,6 +251,7 @@ fn residual_block(
     n: &NormF32,
     eps: f32,
     rounded: &mut [u16],
+    round_out: bool,
 ) {
     let h = d.out;
     let chunk = rows_per_task(tokens) * h;
@@ -252,7 +260,7 @@ fn residual_block(
         .zip(x[..tokens * h].par_chunks(chunk))
         .for_each(|(t, x)| fill_rows_plus_bias(t, x, &d.bias));
     dense_into(tmp, input, tokens, d, rounded, Start::Output, None);
-    norm_rows(tmp, x, n, eps, tokens);
+    norm_rows(tmp, x, n, eps, tokens, round_out.then_some(rounded));
 }
 
 impl Forward for PackedCpuForward {
@@ -287,14 +295,18 @@ impl Forward for PackedCpuForward {
                 }
             }
         }
-        norm_rows(&sc.tmp, &mut sc.x, &self.emb_norm, eps, tokens);
+        // On the bf16 path every layer norm also leaves its output rounded in
+        // `sc.rounded`: the input of the QKV and intermediate matmuls that follow.
+        let fed_rounded = |d: &DenseF32| bf16 && d.tiles.is_some();
+        norm_rows(&sc.tmp, &mut sc.x, &self.emb_norm, eps, tokens, bf16.then_some(&mut sc.rounded[..]));
 
         for l in &self.layers {
             // Attention block: x = LN(x + attn_out(attention(qkv(x)))).
-            dense_into(&mut sc.qkv, Input::F32(&sc.x), tokens, &l.qkv, &mut sc.rounded, Start::Bias(&l.qkv.bias), None);
+            let qkv_in = if fed_rounded(&l.qkv) { Input::Bf16(&sc.rounded) } else { Input::F32(&sc.x) };
+            dense_into(&mut sc.qkv, qkv_in, tokens, &l.qkv, &mut [], Start::Bias(&l.qkv.bias), None);
             let qkv = &sc.qkv[..tokens * l.qkv.out];
             packed_attention(qkv, &mut sc.ctx, &spans, cfg.num_attention_heads, h);
-            residual_block(&mut sc.x, &mut sc.tmp, Input::F32(&sc.ctx), tokens, &l.attn_out, &l.attn_norm, eps, &mut sc.rounded);
+            residual_block(&mut sc.x, &mut sc.tmp, Input::F32(&sc.ctx), tokens, &l.attn_out, &l.attn_norm, eps, &mut sc.rounded, bf16);
 
             // Feed-forward block: x = LN(x + output(act(intermediate(x)))). The activation
             // runs as the intermediate matmul's epilogue, and on the bf16 path also rounds
@@ -317,9 +329,10 @@ impl Forward for PackedCpuForward {
                     amx::round_slice(seg, dst);
                 }
             };
-            dense_into(&mut sc.inter, Input::F32(&sc.x), tokens, &l.intermediate, &mut sc.rounded, Start::Bias(&l.intermediate.bias), Some(&activate));
+            let mid_in = if fed_rounded(&l.intermediate) { Input::Bf16(&sc.rounded) } else { Input::F32(&sc.x) };
+            dense_into(&mut sc.inter, mid_in, tokens, &l.intermediate, &mut [], Start::Bias(&l.intermediate.bias), Some(&activate));
             let ffn_in = if round_for_output { Input::Bf16(&sc.rounded_inter) } else { Input::F32(&sc.inter) };
-            residual_block(&mut sc.x, &mut sc.tmp, ffn_in, tokens, &l.output, &l.out_norm, eps, &mut sc.rounded);
+            residual_block(&mut sc.x, &mut sc.tmp, ffn_in, tokens, &l.output, &l.out_norm, eps, &mut sc.rounded, bf16);
         }
 
         Ok(spans
