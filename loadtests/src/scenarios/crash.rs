@@ -32,7 +32,7 @@ fn restart(launch: &crate::server::Launch) -> anyhow::Result<Server> {
 pub async fn run(o: &Options) -> anyhow::Result<Run> {
     let setup = Setup::new()?;
     let tokens = &setup.tokens;
-    let cap = setup.capacity(o, o.cpu_threads).await?;
+    let cap = setup.capacity(o, o.cpu_threads).await?.texts_per_s;
     // A bulk the gateway can embed within the drill: twice what it does in --duration.
     let bulk_documents = (2.0 * cap * o.duration.as_secs_f64()).round().max(100.0) as usize;
     let export = bulk::export(&setup.dir.path().join("export"), bulk_documents)?;

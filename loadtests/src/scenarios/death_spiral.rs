@@ -44,7 +44,8 @@ pub async fn run_one(o: &Options, label: &str, relaxed: bool) -> anyhow::Result<
     let tokens = &setup.tokens;
     let cpu_threads = if relaxed { setup.node_cores } else { o.cpu_threads };
     // Sized to what the embedder does with the protected budget, for both runs alike.
-    let cap = setup.capacity(o, o.cpu_threads).await?;
+    let capacity = setup.capacity(o, o.cpu_threads).await?;
+    let cap = capacity.texts_per_s;
     let bulk_documents = (o.bulk_factor * cap * o.duration.as_secs_f64()).round().max(100.0) as usize;
     let max_backlog = o.max_bulk_backlog.unwrap_or(DEFAULT_MAX_BULK_BACKLOG);
     let args = if relaxed {
@@ -53,16 +54,19 @@ pub async fn run_one(o: &Options, label: &str, relaxed: bool) -> anyhow::Result<
         // The embedding budget sized to this node as docs/protection.md advises: a minute of
         // the embedder's measured work in all, half of it for any one source.
         let per_minute = (cap * 60.0).round() as u64;
+        let tokens_per_minute = (capacity.tokens_per_s * 60.0).round() as u64;
         [
             ["--cpu-threads".to_string(), cpu_threads.to_string()],
             ["--max-bulk-backlog".into(), max_backlog.to_string()],
             ["--embed-budget-texts".into(), per_minute.to_string()],
             ["--source-embed-budget-texts".into(), (per_minute / 2).to_string()],
+            ["--embed-budget-tokens".into(), tokens_per_minute.to_string()],
+            ["--source-embed-budget-tokens".into(), (tokens_per_minute / 2).to_string()],
         ]
         .concat()
     };
     let export = bulk::export(&setup.dir.path().join("export"), bulk_documents)?;
-    tracing::info!(%label, capacity_texts_per_s = cap, bulk_documents, "starting the gateway under load");
+    tracing::info!(%label, capacity_texts_per_s = cap, capacity_tokens_per_s = capacity.tokens_per_s, bulk_documents, "starting the gateway under load");
 
     let launch = setup.launch(o, &args);
     let server = Server::start(&launch)?;
@@ -143,6 +147,7 @@ pub async fn run_one(o: &Options, label: &str, relaxed: bool) -> anyhow::Result<
     ];
     let figures = json!({
         "capacity_texts_per_s": cap,
+        "capacity_tokens_per_s": capacity.tokens_per_s,
         "bulk_documents": bulk_documents,
         "max_bulk_backlog": if relaxed { None } else { Some(max_backlog) },
         "alerts": storm,

@@ -84,7 +84,7 @@ fn breaker_cycle(samples: &[Sample], dependency: &str, from: f64, to: f64) -> (O
 pub async fn run(o: &Options) -> anyhow::Result<Run> {
     let setup = Setup::new()?;
     let tokens = &setup.tokens;
-    let cap = setup.capacity(o, o.cpu_threads).await?;
+    let cap = setup.capacity(o, o.cpu_threads).await?.texts_per_s;
     let secs = o.duration.as_secs_f64();
     // The embedder is away for a third of the run: a bulk it can do in half of it.
     let bulk_documents = (0.5 * cap * secs).round().max(100.0) as usize;

@@ -47,7 +47,7 @@ fn per_second(n: f64, secs: f64) -> f64 {
 pub async fn run(o: &Options) -> anyhow::Result<Run> {
     let setup = Setup::new()?;
     let tokens = &setup.tokens;
-    let cap = setup.capacity(o, o.cpu_threads).await?;
+    let cap = setup.capacity(o, o.cpu_threads).await?.texts_per_s;
     let half = o.duration / 2;
     let documents = (cap * half.as_secs_f64()).round().max(100.0) as usize;
     let export = bulk::export(&setup.dir.path().join("export"), documents)?;

@@ -18,15 +18,21 @@ const TOPICS: &[&str] = &[
     "a node ran out of inodes in /var/lib/containerd",
 ];
 
+/// The text of document `i`: also what the capacity probe embeds, so the load is sized
+/// to the embedder's rate on texts like these.
+pub fn document_text(i: usize) -> String {
+    let a = TOPICS[i % TOPICS.len()];
+    let b = TOPICS[(i / TOPICS.len() + 3) % TOPICS.len()];
+    format!("User: yesterday {a}. Is it related to when {b}?\nAssistant: Probably not; conversation {i} has the logs. Check the events first.")
+}
+
 /// Writes `documents` chat-like documents as JSON Lines under `dir`.
 pub fn export(dir: &Path, documents: usize) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let path = dir.join("chat-export.jsonl");
     let mut f = std::io::BufWriter::new(std::fs::File::create(&path)?);
     for i in 0..documents {
-        let a = TOPICS[i % TOPICS.len()];
-        let b = TOPICS[(i / TOPICS.len() + 3) % TOPICS.len()];
-        let text = format!("User: yesterday {a}. Is it related to when {b}?\nAssistant: Probably not; conversation {i} has the logs. Check the events first.");
+        let text = document_text(i);
         serde_json::to_writer(&mut f, &serde_json::json!({"id": format!("chat-{i}"), "text": text, "title": format!("chat {i}")}))?;
         f.write_all(b"\n")?;
     }
