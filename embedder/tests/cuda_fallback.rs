@@ -33,12 +33,15 @@ fn the_cuda_binary_without_a_gpu_falls_back_to_the_cpu_and_matches_the_fixture()
     assert!(!stderr.contains("not been built with cuda"), "this must be the CUDA build, refused by the driver: {stderr}");
     let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), reference.cases.len());
+    // The CPU path it falls back to runs bf16 on AMX tiles where the CPU has them (the
+    // fallback line names it), held to the reduced-precision bound like f16 on a GPU.
+    let min = if stderr.contains("packed-bf16") { 0.999 } else { 0.9999 };
     for (case, line) in reference.cases.iter().zip(&lines) {
         if case.text.contains('\n') {
             continue; // `embed` reads one text per line
         }
         let v: Vec<f32> = serde_json::from_value(line["embedding"].clone()).unwrap();
         let cos = cosine(&v, &case.embedding);
-        assert!(cos >= 0.9999, "{:?}: cosine {cos}", case.text);
+        assert!(cos >= min, "{:?}: cosine {cos}", case.text);
     }
 }
