@@ -130,6 +130,10 @@ impl DeviceSpec {
     /// cannot be opened falls back to the CPU (see the module docs).
     pub fn build(&self, model: &ModelSpec) -> Result<Built> {
         self.validate(model)?;
+        if matches!(self.kind, DeviceKind::Cuda { .. }) && self.precision == Precision::Bf16 {
+            // Refused rather than run as something else: bf16 names the CPU's AMX path.
+            return Err(EmbedError::Inference("bf16 is the CPU's AMX path; on a GPU use f16 (auto) or f32".into()));
+        }
         match self.kind {
             DeviceKind::Cpu => {
                 let (forward, fallback) = self.build_cpu(model)?;
@@ -143,12 +147,14 @@ impl DeviceSpec {
                     Ok(Built { forward, spec: self.clone(), fallback: None })
                 }
                 Err(e) => {
-                    // The CPU path in its own precision (f32), with the CPU's batch limits
-                    // unless the operator chose the limits.
+                    // The CPU path in its own precision (auto: bf16 on AMX, else f32),
+                    // unless the operator asked for f32, which stays exact; with the CPU's
+                    // batch limits unless the operator chose the limits.
+                    let precision = if self.precision == Precision::F32 { Precision::F32 } else { Precision::Auto };
                     let spec = if self.explicit_batch {
-                        DeviceSpec { kind: DeviceKind::Cpu, precision: Precision::Auto, ..self.clone() }
+                        DeviceSpec { kind: DeviceKind::Cpu, precision, ..self.clone() }
                     } else {
-                        DeviceSpec { cpu_kernels: self.cpu_kernels, ..DeviceSpec::cpu() }
+                        DeviceSpec { cpu_kernels: self.cpu_kernels, precision, ..DeviceSpec::cpu() }
                     };
                     spec.validate(model)?;
                     let (forward, _) = spec.build_cpu(model)?;

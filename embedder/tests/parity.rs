@@ -176,3 +176,21 @@ async fn batches_formed_from_concurrent_requests_give_the_same_vectors() {
         assert!(cos >= 0.99999, "{:?}: cosine {cos} between alone and dynamically batched", reference.cases[i % reference.cases.len()].text);
     }
 }
+
+/// An operator who asked for f32 on a GPU that is gone keeps f32 on the CPU fallback (not
+/// the CPU's reduced-precision default), and bf16 on a GPU is refused at start, not run
+/// as something else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gpu_fallback_keeps_an_explicit_f32_and_bf16_on_a_gpu_is_refused() {
+    let mut cfg = firebreak_embedder::EngineConfig::new(common::model_dir());
+    cfg.cpu_threads = Some(2);
+    cfg.device = DeviceSpec { precision: Precision::F32, ..DeviceSpec::cuda(7) };
+    let engine = Embedder::start(cfg, &mut prometheus_client::registry::Registry::default()).expect("falls back");
+    assert_eq!(engine.device_label(), "cpu packed-f32");
+
+    let mut cfg = firebreak_embedder::EngineConfig::new(common::model_dir());
+    cfg.cpu_threads = Some(2);
+    cfg.device = DeviceSpec { precision: Precision::Bf16, ..DeviceSpec::cuda(7) };
+    let err = Embedder::start(cfg, &mut prometheus_client::registry::Registry::default()).err().expect("refused");
+    assert!(err.to_string().contains("bf16 is the CPU's AMX path"), "{err}");
+}

@@ -300,7 +300,8 @@ impl Forward for PackedCpuForward {
         let fed_rounded = |d: &DenseF32| bf16 && d.tiles.is_some();
         norm_rows(&sc.tmp, &mut sc.x, &self.emb_norm, eps, tokens, bf16.then_some(&mut sc.rounded[..]));
 
-        for l in &self.layers {
+        let last = self.layers.len().saturating_sub(1);
+        for (i, l) in self.layers.iter().enumerate() {
             // Attention block: x = LN(x + attn_out(attention(qkv(x)))).
             let qkv_in = if fed_rounded(&l.qkv) { Input::Bf16(&sc.rounded) } else { Input::F32(&sc.x) };
             dense_into(&mut sc.qkv, qkv_in, tokens, &l.qkv, &mut [], Start::Bias(&l.qkv.bias), None);
@@ -332,7 +333,8 @@ impl Forward for PackedCpuForward {
             let mid_in = if fed_rounded(&l.intermediate) { Input::Bf16(&sc.rounded) } else { Input::F32(&sc.x) };
             dense_into(&mut sc.inter, mid_in, tokens, &l.intermediate, &mut [], Start::Bias(&l.intermediate.bias), Some(&activate));
             let ffn_in = if round_for_output { Input::Bf16(&sc.rounded_inter) } else { Input::F32(&sc.inter) };
-            residual_block(&mut sc.x, &mut sc.tmp, ffn_in, tokens, &l.output, &l.out_norm, eps, &mut sc.rounded, bf16);
+            // The last layer's output goes to pooling only: nothing to round for.
+            residual_block(&mut sc.x, &mut sc.tmp, ffn_in, tokens, &l.output, &l.out_norm, eps, &mut sc.rounded, bf16 && i < last);
         }
 
         Ok(spans

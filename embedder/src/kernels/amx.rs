@@ -44,7 +44,9 @@ pub fn usable() -> bool {
 #[inline(always)]
 pub fn to_bf16(x: f32) -> u16 {
     let b = x.to_bits();
-    ((b + 0x7fff + ((b >> 16) & 1)) >> 16) as u16
+    // Wrapping: a NaN's bits (from a broken model, never from these weights) must not
+    // trip the overflow check of a debug build.
+    (b.wrapping_add(0x7fff + ((b >> 16) & 1)) >> 16) as u16
 }
 
 /// `rows` rounded up to whole kernel blocks: the row count activation and output buffers
@@ -190,17 +192,28 @@ mod imp {
 
     /// Asks Linux for the AMX tile data state (`ARCH_REQ_XCOMP_PERM`, `XFEATURE_XTILEDATA`),
     /// after checking CPUID for AMX-TILE and AMX-BF16.
+    /// Logs the answer: a CPU with AMX whose kernel (or seccomp profile) refuses the tile
+    /// state runs f32 at half the speed, and that must be visible.
     pub fn request() -> bool {
         const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
         const XFEATURE_XTILEDATA: libc::c_long = 18;
         let leaf7 = std::arch::x86_64::__cpuid_count(7, 0);
         let (amx_bf16, amx_tile) = (leaf7.edx & (1 << 22) != 0, leaf7.edx & (1 << 24) != 0);
         if !(amx_bf16 && amx_tile) {
+            tracing::debug!("no AMX-BF16 on this CPU: the CPU path runs f32");
             return false;
         }
         // SAFETY: a plain syscall with integer arguments; it only changes this process's
         // permitted XSAVE features.
-        unsafe { libc::syscall(libc::SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0 }
+        let rc = unsafe { libc::syscall(libc::SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) };
+        if rc == 0 {
+            tracing::info!("AMX tile state granted: bf16 matmuls available on the CPU path");
+            true
+        } else {
+            let why = std::io::Error::last_os_error();
+            tracing::warn!(error = %why, "the CPU has AMX-BF16 but the kernel refused the tile state: the CPU path runs f32");
+            false
+        }
     }
 
     /// Palette 1, eight tiles of 16 rows × 64 bytes: C in tmm0–3, A in tmm4–5, W in tmm6–7.
