@@ -21,9 +21,10 @@ echo "cuda-check: CUDA build in $(( $(date +%s) - started ))s" >&2
 # The driver stub and the toolkit's libraries stand in for a GPU node's.
 export LD_LIBRARY_PATH="$FIREBREAK_CUDA_LIBS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 ldd target/cuda/firebreak-embedder | grep -E 'libcuda|libcublas|libcudart' >&2
-tests=(-p firebreak-embedder --features cuda --test cuda_fallback --test parity)
+# The fallback and parity modules of the embedder's one integration-test binary.
+tests=(-p firebreak-embedder --features cuda --test main)
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --cargo-profile cuda "${tests[@]}" "$@"
+  cargo nextest run --cargo-profile cuda "${tests[@]}" -E 'test(/^(cuda_fallback|parity)::/)' "$@"
 else
-  cargo test --profile cuda "${tests[@]}" "$@"
+  cargo test --profile cuda "${tests[@]}" "$@" -- cuda_fallback:: parity::
 fi

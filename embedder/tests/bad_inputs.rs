@@ -1,7 +1,7 @@
 //! Bad inputs and broken model directories give clear errors that name the culprit, and
 //! never panic.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

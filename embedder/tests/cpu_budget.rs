@@ -3,7 +3,7 @@
 //! input does use two (so the measurement can see a breach). Process CPU time is read
 //! from /proc while the child runs.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::process::{Command, Stdio};

@@ -5,7 +5,7 @@
 //! (scripts/cuda-check.sh); the CPU build proves its own fallback in tests/parity.rs.
 #![cfg(feature = "cuda")]
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::process::{Command, Stdio};

@@ -1,6 +1,6 @@
 //! The OpenAI-compatible service, over real HTTP on loopback.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

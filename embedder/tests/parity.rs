@@ -3,7 +3,7 @@
 //! batched, on the production f32 CPU path and on the candle-ops reference path; the
 //! reduced precisions (f16 as a GPU runs it, bf16 on AMX tiles) at ≥ 0.999.
 
-mod common;
+use crate::common;
 
 use firebreak_embedder::kernels::amx;
 use firebreak_embedder::pooling::cosine;

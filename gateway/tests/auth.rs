@@ -3,7 +3,7 @@
 //! route's scope 403, all as JSON errors and counted; probes and metrics stay open; a
 //! token never appears in the log. Without tokens the binary serves loopback only.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::sync::Arc;

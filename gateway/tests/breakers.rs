@@ -3,7 +3,7 @@
 //! one fake here: a hung server cannot be made otherwise), and the real Postgres cut off
 //! behind a TCP proxy and given back.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

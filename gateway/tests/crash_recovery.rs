@@ -2,7 +2,7 @@
 //! the index holds exactly one point per chunk (retried jobs overwrite, never duplicate).
 //! Runs on SQLite and on Postgres.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;

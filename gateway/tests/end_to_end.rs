@@ -5,7 +5,7 @@
 //! the embedder gone) → everything still there, search degrades to keywords, and no job
 //! is lost.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -3,7 +3,7 @@
 //! stay far below what buffering them all would take. The in-flight limit sheds the
 //! excess before reading a byte, and the body limit bounds what is read.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

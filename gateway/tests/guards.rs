@@ -5,7 +5,7 @@
 //!
 //! The embedder is an address where nothing listens: none of these guards may need it.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -5,7 +5,7 @@
 //! The embedder here is a remote one at an address where nothing listens: intake must not
 //! depend on it (the webhook never waits for a model).
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! gateway's refusals and `Retry-After` obeyed, the deadline kept, and the exit status a
 //! CronJob needs.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

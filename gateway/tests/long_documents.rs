@@ -2,7 +2,7 @@
 //! the model, every chunk findable (the last one too), and a document that gets shorter
 //! leaves no stale chunks behind.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,7 @@
 //! answer (accept or refuse) and never panic, and what they accept keeps its invariants.
 //! Hostile input reaches these functions before any other guard can help.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, OnceLock};
 

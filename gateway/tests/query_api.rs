@@ -2,7 +2,7 @@
 //! status for every kind of bad request, the OpenAI-compatible `/v1/embeddings`, and a
 //! search that degrades to keywords (instead of hanging) when the embedder hangs.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

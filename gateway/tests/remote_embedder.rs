@@ -3,7 +3,7 @@
 //! from the model's tokenizer.json. Alerts and documents get indexed through it and are
 //! found by meaning, exactly as with the in-process engine.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -2,7 +2,7 @@
 //! alert whose cause is told in other words, on a pod that belonged to a different past
 //! incident, finds the incident with its cause first, and each result says why.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

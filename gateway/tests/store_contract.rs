@@ -2,7 +2,7 @@
 //! dedup of Alertmanager resends, idempotent ingest, leased job claims, notes, the vector
 //! cache, and atomicity of a rejected webhook.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
