@@ -9,8 +9,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 fixtures=${FIREBREAK_FIXTURES:-$root/../shared/fixtures}
 "$root/scripts/fetch-model.sh"
-# The whole workspace's binaries, not `-p` one package: cargo resolves features per
+# The whole workspace's release binaries, as the tests (scripts/test.sh), the load-test
+# smokes and the images use them: not `-p` one package, since cargo resolves features per
 # selection, and a single package's selection differs from the test build's (plotters in
 # loadtests turns on simd-adler32's features), which rebuilt most dependencies (14 min).
-cargo build --quiet --workspace --bins
-target/debug/firebreak eval --set "$fixtures/incident-dev-set.json" --gate docs/retrieval.md --verbose "$@"
+cargo build --quiet --release --workspace --bins
+target/release/firebreak eval --set "$fixtures/incident-dev-set.json" --gate docs/retrieval.md --verbose "$@"

@@ -13,17 +13,17 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 duration=${1:-10s}
 "$root/scripts/fetch-model.sh"
-# The whole workspace's binaries, as eval.sh builds them (why: see there).
-cargo build --quiet --workspace --bins
+# The whole workspace's release binaries, as eval.sh builds them (why: see there).
+cargo build --quiet --release --workspace --bins
 mkdir -p loadtests/reports
 status=0
 for scenario in death-spiral crash; do
-  target/debug/firebreak-loadtest "$scenario" --duration "$duration" --drain-timeout 5m \
+  target/release/firebreak-loadtest "$scenario" --duration "$duration" --drain-timeout 5m \
     --report "loadtests/reports/smoke-$scenario.json" || status=1
 done
-target/debug/firebreak-loadtest deps --duration 40s --drain-timeout 5m \
+target/release/firebreak-loadtest deps --duration 40s --drain-timeout 5m \
   --report loadtests/reports/smoke-deps.json || status=1
 # Real Prometheus and Alertmanager in front of the gateway (about 65 s).
-target/debug/firebreak-loadtest alertmanager --drain-timeout 2m \
+target/release/firebreak-loadtest alertmanager --drain-timeout 2m \
   --report loadtests/reports/smoke-alertmanager.json || status=1
 exit $status

@@ -12,6 +12,10 @@ cd "$root"
 
 profile=default
 [ -n "${CI:-}" ] && profile=ci
+# The tests build in the release profile by default: the binaries they start are the ones
+# eval, the load-test smokes and the images use, so CI compiles every dependency once
+# (qdrant-edge alone is minutes). FIREBREAK_TEST_PROFILE=dev for quicker local rebuilds.
+cargo_profile=${FIREBREAK_TEST_PROFILE:-release}
 # The Qdrant-server backend's tests need a Qdrant server, which cannot be installed on the
 # project's machines: they are #[ignore]d and run only when one is named.
 extra=()
@@ -21,9 +25,9 @@ else
   echo "test: FIREBREAK_TEST_QDRANT_URL is unset: the Qdrant-server backend tests are SKIPPED (qdrant-edge runs the same contract)" >&2
 fi
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --profile "$profile" "${extra[@]}" "$@"
+  cargo nextest run --workspace --cargo-profile "$cargo_profile" --profile "$profile" "${extra[@]}" "$@"
 else
   echo "test: cargo-nextest not found, falling back to cargo test" >&2
   if [ ${#extra[@]} -gt 0 ]; then extra=(-- --include-ignored); fi
-  cargo test --workspace "$@" "${extra[@]}"
+  cargo test --workspace --profile "$cargo_profile" "$@" "${extra[@]}"
 fi
