@@ -253,7 +253,7 @@ class PoliciesCatchBreakage(unittest.TestCase):
     def test_a_config_map_over_a_written_path(self):
         spec = self.pod("Deployment", "-gateway")
         spec["volumes"].append({"name": "cfg", "configMap": {"name": "x"}})
-        spec["containers"][0]["volumeMounts"].append({"name": "cfg", "mountPath": "/var/lib/firebreak/conf", "readOnly": True})
+        spec["containers"][0]["volumeMounts"].append({"name": "cfg", "mountPath": "/data/conf", "readOnly": True})
         self.assertCaught(policy.config_mounts)
 
     def test_an_embedder_open_to_everyone(self):
