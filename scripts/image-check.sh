@@ -30,6 +30,10 @@ base=docker.io/library/debian:bookworm-slim
 log() { echo "image-check: $*" >&2; }
 fail() { log "FAILED: $*"; exit 1; }
 
+# A plain `docker build` labels the images with the Dockerfile's default version: it must
+# be the chart's, or the chart would name a tag nobody built.
+grep -qx "ARG VERSION=$version" Dockerfile || fail "the Dockerfile's default VERSION is not the chart's appVersion $version"
+
 for tool in buildah podman runc debootstrap curl; do
   command -v "$tool" >/dev/null || fail "$tool is missing (Debian: apt-get install buildah podman runc debootstrap curl)"
 done
