@@ -112,6 +112,9 @@ containers=()
 cleanup() {
   for c in "${containers[@]}"; do podman rm -f -t 0 "$c" >/dev/null 2>&1 || true; done
 }
+# Buildah 1.28 leaves the working containers of the `FROM scratch` stages mounted after a
+# multi-stage build; the storage is this script's own, so all of them can go.
+buildah rm --all >/dev/null 2>&1 || true
 trap cleanup EXIT
 
 # Waits until URL answers 200, or fails with the container's log.
