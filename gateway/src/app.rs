@@ -94,38 +94,58 @@ pub struct GatewayConfig {
     pub glossary: Arc<Glossary>,
 }
 
-/// The circuit breakers' settings (crate::breaker): shared trip and pause rules, and a
-/// slow-call threshold per dependency.
+/// The circuit breakers' settings (crate::breaker): shared trip and pause rules, and per
+/// dependency the slow-call threshold's floor and ceiling (between them it follows the
+/// measured latency) and the embedder's call timeout.
 #[derive(Debug, Clone, Copy)]
 pub struct BreakerSettings {
     pub failures: u32,
     pub open_min: Duration,
     pub open_max: Duration,
-    /// An embedding batch slower than this counts as a fault.
+    /// An embedding batch slower than this always counts as a fault (the ceiling)…
     pub embed_slow_call: Duration,
-    /// An index call slower than this counts as a fault.
+    /// …and one slower than this may count, if the measured latency says so (the floor;
+    /// also the threshold before anything was measured).
+    pub embed_slow_floor: Duration,
+    /// The longest an embedding batch may take, whatever was measured.
+    pub embed_call_timeout: Duration,
+    /// An index call slower than this always counts as a fault…
     pub index_slow_call: Duration,
+    /// …and one slower than this may.
+    pub index_slow_floor: Duration,
 }
 
 impl Default for BreakerSettings {
-    /// A batch of 32 texts of 256 tokens takes a few seconds on one slow core; four times
-    /// that means the node is starving the embedder (or the embedder the node). An index
-    /// call takes milliseconds; 5 s is a stuck disk or a partitioned server.
+    /// A batch of 32 texts of 256 tokens takes a few seconds on one slow core, and the
+    /// measured latency scales the threshold with the batch: 15 s is a ceiling no healthy
+    /// batch reaches. Half a second is the floor: the threshold for a tiny batch, and for
+    /// every batch until a few were measured, so an embedder that hangs from the start is
+    /// found within seconds. An index call takes milliseconds; 1 s is a slow disk, 5 s a
+    /// stuck one or a partitioned server.
     fn default() -> Self {
-        let c = BreakerConfig::new(None);
+        let c = BreakerConfig::new(None, Duration::ZERO);
         BreakerSettings {
             failures: c.failures,
             open_min: c.open_min,
             open_max: c.open_max,
             embed_slow_call: Duration::from_secs(15),
+            embed_slow_floor: Duration::from_millis(500),
+            embed_call_timeout: Duration::from_secs(30),
             index_slow_call: Duration::from_secs(5),
+            index_slow_floor: Duration::from_secs(1),
         }
     }
 }
 
 impl BreakerSettings {
-    fn config(&self, slow_call: Option<Duration>) -> BreakerConfig {
-        BreakerConfig { failures: self.failures, slow_call, open_min: self.open_min, open_max: self.open_max }
+    fn config(&self, slow_call: Option<(Duration, Duration)>) -> BreakerConfig {
+        BreakerConfig {
+            failures: self.failures,
+            slow_call: slow_call.map(|(ceiling, _)| ceiling),
+            slow_floor: slow_call.map_or(Duration::ZERO, |(_, floor)| floor),
+            open_min: self.open_min,
+            open_max: self.open_max,
+        }
     }
 }
 
@@ -263,8 +283,9 @@ impl Gateway {
             }
         };
         tracing::info!(embedder = %backend.describe(), model = backend.model(), dim = backend.dim(), "embedder chosen");
-        let embed_breaker = breaker("embedder", Some(cfg.breakers.embed_slow_call));
-        let backend: Arc<dyn EmbedBackend> = Arc::new(GuardedEmbedder::new(backend, embed_breaker.clone()));
+        let b = &cfg.breakers;
+        let embed_breaker = breaker("embedder", Some((b.embed_slow_call, b.embed_slow_floor)));
+        let backend: Arc<dyn EmbedBackend> = Arc::new(GuardedEmbedder::new(backend, embed_breaker.clone(), b.embed_call_timeout));
 
         let index: Arc<dyn VectorIndex> = match &cfg.index {
             IndexChoice::Edge => {
@@ -279,7 +300,7 @@ impl Gateway {
 
         let budget = Arc::new(EmbedBudget::new(cfg.budget, &mut registry));
         let pressure = Pressure::new(cfg.pressure.clone(), &mut registry);
-        let index_breaker = breaker("index", Some(cfg.breakers.index_slow_call));
+        let index_breaker = breaker("index", Some((cfg.breakers.index_slow_call, cfg.breakers.index_slow_floor)));
         let index: Arc<dyn VectorIndex> = Arc::new(GuardedIndex::new(index, index_breaker.clone()));
         let scheduler =
             Scheduler::spawn(cfg.scheduler, backend.clone(), budget.clone(), pressure.clone(), Arc::new(SchedulerMetrics::new(&mut registry)));

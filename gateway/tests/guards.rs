@@ -357,8 +357,12 @@ async fn without_psi_bulk_pauses_while_queries_wait_in_the_scheduler() {
         interval: Duration::from_millis(50),
         ..Default::default()
     };
-    // One batch in flight on an embedder that never answers: the next query's text waits
-    // in the scheduler, which is the fallback's signal of a starving embedder.
+    // Two batches in flight (the background slot and the one kept for queries) on an
+    // embedder that does not answer within this test (a starving one: its slow-call
+    // threshold is set beyond the test, so no batch becomes overdue and gives its slot
+    // back): the third query's text waits in the scheduler, which is the fallback's signal.
+    cfg.breakers.embed_slow_call = Duration::from_secs(60);
+    cfg.breakers.embed_slow_floor = Duration::from_secs(60);
     cfg.embedder = firebreak_gateway::app::EmbedderChoice::Remote {
         cfg: firebreak_gateway::embedding::remote::RemoteConfig {
             url: common::http::hung_embedder().await,
@@ -371,7 +375,7 @@ async fn without_psi_bulk_pauses_while_queries_wait_in_the_scheduler() {
     };
     cfg.search_embed_timeout = Duration::from_secs(30);
     let (url, _gw) = common::serve_gateway(cfg).await;
-    let searches: Vec<_> = (0..2)
+    let searches: Vec<_> = (0..3)
         .map(|i| {
             let body = json!({"query": format!("waiting query {i}")}).to_string();
             tokio::spawn(call(reqwest::Method::POST, format!("{url}/v1/search"), None, Some(body)))

@@ -109,6 +109,12 @@ pub trait EmbedBackend: Send + Sync {
     /// "in-process cpu packed-f32", "remote http://…", for status and logs.
     fn describe(&self) -> String;
 
+    /// How long a batch of `texts` may run before the scheduler stops counting it as in
+    /// flight (it is hung: its slot goes to the next batch). `None`: never.
+    fn overdue_after(&self, _texts: &[String]) -> Option<Duration> {
+        None
+    }
+
     /// Embeds `texts` in order; all or nothing.
     async fn embed(&self, texts: Vec<String>, class: Class) -> Result<Vec<Vector>, EmbedFailure>;
 }

@@ -31,6 +31,7 @@ pub struct SchedulerMetrics {
     pub embedded_texts: Family<ClassLabel, Counter>,
     pub failed_batches: Family<ClassLabel, Counter>,
     pub rejected: Family<ClassLabel, Counter>,
+    pub overdue: Family<ClassLabel, Counter>,
     pub in_flight: Gauge,
 }
 
@@ -44,6 +45,7 @@ impl SchedulerMetrics {
             embedded_texts: Family::default(),
             failed_batches: Family::default(),
             rejected: Family::default(),
+            overdue: Family::default(),
             in_flight: Gauge::default(),
         };
         let r = registry.sub_registry_with_prefix("firebreak_scheduler");
@@ -54,7 +56,12 @@ impl SchedulerMetrics {
         r.register("embedded_texts", "Texts sent to the embedder, by class", m.embedded_texts.clone());
         r.register("failed_batches", "Batches the embedder failed, by class", m.failed_batches.clone());
         r.register("rejected", "Requests refused because their class queue was full", m.rejected.clone());
-        r.register("in_flight_batches", "Batches running (at most --embed-concurrency)", m.in_flight.clone());
+        r.register(
+            "overdue_batches",
+            "Batches still running past the embedder's slow-call threshold: their slot went to the next batch",
+            m.overdue.clone(),
+        );
+        r.register("in_flight_batches", "Batches running (at most --embed-concurrency, plus one interactive)", m.in_flight.clone());
         m
     }
 
@@ -73,6 +80,10 @@ impl SchedulerMetrics {
         }
         self.batch_fill.observe(n as f64 / max.max(1) as f64);
         self.in_flight.inc();
+    }
+
+    pub(crate) fn overdue(&self, c: Class) {
+        self.overdue.get_or_create(&label(c)).inc();
     }
 
     pub(crate) fn batch_done(&self, c: Class, took: Duration, n: usize, ok: bool) {

@@ -4,9 +4,14 @@
 //!
 //! Policy ([`policy::pick_class`]): highest class first (interactive > alert > bulk);
 //! bulk is guaranteed one batch in `bulk_every`, but only while nothing higher has waited
-//! longer than `max_priority_wait`. At most `concurrency` batches are in flight, so the
-//! embedder's CPU budget is never oversubscribed by the gateway, whatever arrives. Each
-//! class queue is bounded: a full queue refuses at once (`Overloaded`), it never grows.
+//! longer than `max_priority_wait`. At most `concurrency` alert and bulk batches are in
+//! flight, so the embedder's CPU budget is never oversubscribed by the gateway, whatever
+//! arrives, and one more slot is kept for interactive work: a search never queues behind
+//! background batches, least of all behind batches stuck on a dead embedder. A batch
+//! still running past the embedder's slow-call threshold ([`EmbedBackend::overdue_after`])
+//! gives its slot back: it is hung, its callers keep waiting for its deadline, and the
+//! next batch goes (and, on a dead embedder, adds its own fault to the breaker's count).
+//! Each class queue is bounded: a full queue refuses at once (`Overloaded`), it never grows.
 //! Before a request is queued, the pressure guard ([`crate::pressure`]) is asked and the
 //! embedding budget ([`crate::budget`]) is charged.
 
@@ -80,7 +85,10 @@ struct Item {
 pub struct SchedulerStatus {
     pub queued: [usize; 3],
     pub oldest_wait_ms: [u64; 3],
+    /// Batches holding a slot.
     pub in_flight_batches: usize,
+    /// Batches still running past the slow-call threshold, no longer holding one.
+    pub overdue_batches: usize,
     pub concurrency: usize,
 }
 
@@ -108,15 +116,18 @@ impl Scheduler {
         metrics: Arc<SchedulerMetrics>,
     ) -> Self {
         let (tx, rx) = mpsc::channel(1024);
+        let (freed, freed_rx) = mpsc::unbounded_channel();
         let actor = Actor {
             cfg,
             backend: backend.clone(),
             metrics,
             queues: Default::default(),
             in_flight: JoinSet::new(),
+            held: [0; 3],
+            freed,
             since_bulk: 0,
         };
-        tokio::spawn(actor.run(rx));
+        tokio::spawn(actor.run(rx, freed_rx));
         Scheduler { tx, backend, budget, pressure }
     }
 
@@ -167,13 +178,18 @@ struct Actor {
     backend: Arc<dyn EmbedBackend>,
     metrics: Arc<SchedulerMetrics>,
     queues: [VecDeque<Item>; 3],
+    /// Every batch still running, overdue ones included (joined at shutdown).
     in_flight: JoinSet<()>,
+    /// Slots held, by class: a batch holds one until it ends or becomes overdue.
+    held: [usize; 3],
+    /// Where a batch says it gave its slot back.
+    freed: mpsc::UnboundedSender<Class>,
     /// Batches started since bulk last got one.
     since_bulk: u32,
 }
 
 impl Actor {
-    async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
+    async fn run(mut self, mut rx: mpsc::Receiver<Msg>, mut freed: mpsc::UnboundedReceiver<Class>) {
         let mut open = true;
         loop {
             self.dispatch();
@@ -186,6 +202,7 @@ impl Actor {
                     Some(Msg::Status(tx)) => { let _ = tx.send(self.status()); }
                     None => open = false,
                 },
+                Some(c) = freed.recv() => self.held[c as usize] -= 1,
                 Some(_) = self.in_flight.join_next(), if !self.in_flight.is_empty() => {}
             }
         }
@@ -212,7 +229,13 @@ impl Actor {
 
     fn status(&self) -> SchedulerStatus {
         let now = Instant::now();
-        let mut st = SchedulerStatus { in_flight_batches: self.in_flight.len(), concurrency: self.cfg.concurrency, ..Default::default() };
+        let holding = self.held.iter().sum::<usize>();
+        let mut st = SchedulerStatus {
+            in_flight_batches: holding,
+            overdue_batches: self.in_flight.len().saturating_sub(holding),
+            concurrency: self.cfg.concurrency,
+            ..Default::default()
+        };
         for c in Class::ALL {
             let q = &self.queues[c as usize];
             st.queued[c as usize] = q.len();
@@ -221,11 +244,18 @@ impl Actor {
         st
     }
 
-    /// Starts batches while there is room and work.
+    /// Starts batches while there is room and work: alert and bulk batches in
+    /// `concurrency` slots, interactive ones in those or the one kept for them.
     fn dispatch(&mut self) {
-        while self.in_flight.len() < self.cfg.concurrency {
+        loop {
+            let background = self.held[Class::Alert as usize] + self.held[Class::Bulk as usize];
+            let total = background + self.held[Class::Interactive as usize];
+            if total >= self.cfg.concurrency + 1 {
+                return;
+            }
             let now = Instant::now();
-            let oldest = |c: Class| self.queues[c as usize].front().map(|i| now.duration_since(i.enqueued));
+            let room = |c: Class| c == Class::Interactive || background < self.cfg.concurrency;
+            let oldest = |c: Class| self.queues[c as usize].front().filter(|_| room(c)).map(|i| now.duration_since(i.enqueued));
             let waits = [oldest(Class::Interactive), oldest(Class::Alert), oldest(Class::Bulk)];
             let Some(class) = policy::pick_class(&self.cfg, waits, self.since_bulk) else { return };
             self.since_bulk = if class == Class::Bulk { 0 } else { self.since_bulk.saturating_add(1) };
@@ -236,24 +266,49 @@ impl Actor {
             self.metrics.batch_started(class, &items.iter().map(|i| now.duration_since(i.enqueued)).collect::<Vec<_>>(), n, self.cfg.max_batch_texts);
             let backend = self.backend.clone();
             let metrics = self.metrics.clone();
+            let freed = self.freed.clone();
+            self.held[class as usize] += 1;
             self.in_flight.spawn(async move {
-                let texts = items.iter().map(|i| i.text.clone()).collect();
+                let texts: Vec<String> = items.iter().map(|i| i.text.clone()).collect();
+                let overdue = backend.overdue_after(&texts);
                 let started = Instant::now();
-                let result = backend.embed(texts, class).await;
-                metrics.batch_done(class, started.elapsed(), items.len(), result.is_ok());
-                match result {
-                    Ok(vectors) => {
-                        for (item, v) in items.into_iter().zip(vectors) {
-                            item.request.lock().unwrap_or_else(|p| p.into_inner()).fill(item.index, v);
+                let embed = backend.embed(texts, class);
+                tokio::pin!(embed);
+                let mut released = false;
+                let result = match overdue {
+                    None => embed.await,
+                    Some(after) => tokio::select! {
+                        biased;
+                        r = &mut embed => r,
+                        _ = tokio::time::sleep(after) => {
+                            metrics.overdue(class);
+                            released = freed.send(class).is_ok();
+                            embed.await
                         }
-                    }
-                    Err(e) => {
-                        for item in items {
-                            item.request.lock().unwrap_or_else(|p| p.into_inner()).fail(e.clone());
-                        }
-                    }
+                    },
+                };
+                if !released {
+                    let _ = freed.send(class);
                 }
+                metrics.batch_done(class, started.elapsed(), items.len(), result.is_ok());
+                deliver(items, result);
             });
+        }
+    }
+}
+
+/// Hands a batch's outcome to the requests its texts came from.
+fn deliver(items: Vec<Item>, result: Result<Vec<Vector>, EmbedFailure>) {
+    match result {
+        Ok(vectors) => {
+            for (item, v) in items.into_iter().zip(vectors) {
+                item.request.lock().unwrap_or_else(|p| p.into_inner()).fill(item.index, v);
+            }
+        }
+        Err(e) => {
+            for item in items {
+                item.request.lock().unwrap_or_else(|p| p.into_inner()).fail(e.clone());
+            }
         }
     }
 }

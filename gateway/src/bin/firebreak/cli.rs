@@ -219,7 +219,8 @@ pub struct ServeArgs {
     /// Dimension of the remote embedder's vectors.
     #[arg(long, env = "FIREBREAK_EMBEDDING_DIM", default_value_t = 384)]
     pub embedding_dim: usize,
-    /// Deadline of one remote embedding call, in seconds.
+    /// Longest deadline of one embedding batch (remote or in-process), in seconds. Below it
+    /// the deadline follows the measured latency (p99 × 8 per token), once measured.
     #[arg(long, env = "FIREBREAK_EMBEDDER_TIMEOUT_SECS", default_value_t = 30)]
     pub embedder_timeout_secs: u64,
     /// tokenizer.json of the remote model, for token-exact chunking (else words are counted).
@@ -371,12 +372,22 @@ pub struct ServeArgs {
     /// …up to this many milliseconds.
     #[arg(long, env = "FIREBREAK_BREAKER_OPEN_MAX_MS", default_value_t = 120_000)]
     pub breaker_open_max_ms: u64,
-    /// An embedding batch slower than this many milliseconds counts as a fault.
+    /// An embedding batch still running after this many milliseconds always counts as a
+    /// fault (the ceiling of the slow-call threshold, which follows the measured latency:
+    /// p99 × 4 per token)…
     #[arg(long, env = "FIREBREAK_EMBED_SLOW_CALL_MS", default_value_t = 15_000)]
     pub embed_slow_call_ms: u64,
-    /// A vector-index call slower than this many milliseconds counts as a fault.
+    /// …and the threshold is never below this (its value until batches were measured: an
+    /// embedder hung from the start is found within a few times this).
+    #[arg(long, env = "FIREBREAK_EMBED_SLOW_FLOOR_MS", default_value_t = 500)]
+    pub embed_slow_floor_ms: u64,
+    /// A vector-index call still running after this many milliseconds always counts as a
+    /// fault (the ceiling; the threshold follows the measured latency, p99 × 4)…
     #[arg(long, env = "FIREBREAK_INDEX_SLOW_CALL_MS", default_value_t = 5000)]
     pub index_slow_call_ms: u64,
+    /// …and is never below this.
+    #[arg(long, env = "FIREBREAK_INDEX_SLOW_FLOOR_MS", default_value_t = 1000)]
+    pub index_slow_floor_ms: u64,
     /// Alerts about Firebreak itself, as `label=value[,…]` (any one matches): stored, not
     /// embedded while they fire, so the gateway's trouble never makes it more work.
     #[arg(long, env = "FIREBREAK_SELF_ALERT_MATCHERS", default_value = firebreak_gateway::self_alerts::DEFAULT_MATCHERS)]
@@ -525,7 +536,10 @@ impl ServeArgs {
                 open_min: Duration::from_millis(self.breaker_open_ms.max(10)),
                 open_max: Duration::from_millis(self.breaker_open_max_ms.max(self.breaker_open_ms.max(10))),
                 embed_slow_call: Duration::from_millis(self.embed_slow_call_ms.max(1)),
+                embed_slow_floor: Duration::from_millis(self.embed_slow_floor_ms.max(1)),
+                embed_call_timeout: Duration::from_secs(self.embedder_timeout_secs.max(1)),
                 index_slow_call: Duration::from_millis(self.index_slow_call_ms.max(1)),
+                index_slow_floor: Duration::from_millis(self.index_slow_floor_ms.max(1)),
             },
             budget: BudgetLimits {
                 global: Allowance { texts_per_minute: self.embed_budget_texts.0, tokens_per_minute: self.embed_budget_tokens.0 },
