@@ -27,7 +27,7 @@ fn axis(i: usize) -> Vec<f32> {
 fn point(kw: &Keywords, kind: JobKind, target: i64, chunk: u32, ns: &str, time: i64, text: &str, dir: usize) -> IndexPoint {
     IndexPoint {
         id: point_id(kind, target, chunk),
-        dense: axis(dir),
+        dense: Some(axis(dir)),
         keywords: kw.document(text),
         payload: PointPayload {
             kind,
@@ -42,6 +42,7 @@ fn point(kw: &Keywords, kind: JobKind, target: i64, chunk: u32, ns: &str, time: 
             time,
             title: None,
             text: text.into(),
+            keyword_only: false,
         },
     }
 }
@@ -107,6 +108,29 @@ async fn contract(index: Arc<dyn VectorIndex>) {
     assert!(index.search(Probe::Keywords(kw.query("dovecot")), &all, 10).await.unwrap().is_empty());
     // An empty keyword query (only stopwords) finds nothing rather than failing.
     assert!(index.search(Probe::Keywords(kw.query("the and of")), &all, 10).await.unwrap().is_empty());
+
+    // The keyword phase: an item's points before the embedder got to them. Incident 7 is
+    // found by its words, never by a dense probe, and counted as waiting; a point with
+    // nothing to index (no keywords either) is stored all the same, so `replace` keeps an
+    // item's set of chunks exact.
+    let mut pending = point(&kw, JobKind::Incident, 7, 0, "mail", 400, "rspamd greylisting stalls delivery", 7);
+    pending.dense = None;
+    pending.payload.keyword_only = true;
+    let mut empty = point(&kw, JobKind::Incident, 7, 1, "mail", 400, "", 8);
+    (empty.dense, empty.keywords, empty.payload.keyword_only) = (None, Default::default(), true);
+    index.replace(vec![pending.clone(), empty], JobKind::Incident, 7, 2).await.unwrap();
+    assert_eq!(index.count_keyword_only().await.unwrap(), 2);
+    let hits = index.search(Probe::Keywords(kw.query("rspamd greylisting")), &all, 10).await.unwrap();
+    assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![pending.id]);
+    assert!(hits[0].payload.keyword_only);
+    let dense = index.search(Probe::Dense(axis(7)), &all, 10).await.unwrap();
+    assert!(dense.iter().all(|h| h.payload.target_id != 7 || h.payload.kind != JobKind::Incident), "{dense:?}");
+    // The dense phase: the same item, now one chunk with its vector.
+    index.replace(vec![point(&kw, JobKind::Incident, 7, 0, "mail", 400, "rspamd greylisting stalls delivery", 7)], JobKind::Incident, 7, 1).await.unwrap();
+    assert_eq!(index.count_keyword_only().await.unwrap(), 0);
+    assert_eq!(index.search(Probe::Dense(axis(7)), &all, 1).await.unwrap()[0].id, pending.id);
+    assert_eq!(index.count(&Default::default()).await.unwrap(), 5);
+    index.remove_chunks_from(JobKind::Incident, 7, 0).await.unwrap();
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use crate::common;
 
 use std::time::Duration;
 
-use firebreak_gateway::store::{Hold, IncidentQuery, JobKind, NewDocument, SqlStore, SqlxStore, StoreError};
+use firebreak_gateway::store::{Hold, IncidentQuery, JobKind, NewDocument, SqlStore, SqlxStore, Stage, StoreError};
 
 const T0: i64 = 1_795_420_800_000;
 
@@ -18,7 +18,7 @@ async fn resends_update_one_occurrence_and_queue_one_job(s: SqlxStore) {
         let again = s.record_webhook("alertmanager", &hook, &raw, &[], T0 + i * 60_000).await.unwrap();
         assert_eq!((again.new, again.repeated), (0, 1));
     }
-    let jobs = s.claim_jobs("w", 100, Duration::from_secs(60), T0 + 600_000).await.unwrap();
+    let jobs = s.claim_jobs("w", Stage::Keywords, 100, Duration::from_secs(60), T0 + 600_000).await.unwrap();
     assert_eq!(jobs.len(), 1, "ten sends of one occurrence embed it once");
     assert_eq!(jobs[0].kind, JobKind::Incident);
     let inc = s.incident(jobs[0].target_id).await.unwrap().unwrap();
@@ -69,13 +69,13 @@ async fn ingest_is_idempotent_by_content(s: SqlxStore) {
     let other = s.ingest("ingester", "rss", "run-4", &[doc("a", "first text")], T0 + 3).await.unwrap();
     assert_eq!(other.accepted, 1);
     // Four jobs for three documents: one per document at a time, "a" edited waits for "a".
-    let jobs = s.claim_jobs("w", 100, Duration::from_secs(60), T0 + 10).await.unwrap();
+    let jobs = s.claim_jobs("w", Stage::Keywords, 100, Duration::from_secs(60), T0 + 10).await.unwrap();
     assert_eq!(jobs.len(), 3);
     assert!(jobs.iter().all(|j| j.kind == JobKind::Document));
     for j in &jobs {
         assert!(s.complete_job(j.id, "w", T0 + 11).await.unwrap());
     }
-    assert_eq!(s.claim_jobs("w", 100, Duration::from_secs(60), T0 + 12).await.unwrap().len(), 1);
+    assert_eq!(s.claim_jobs("w", Stage::Keywords, 100, Duration::from_secs(60), T0 + 12).await.unwrap().len(), 1);
     let d = s.document(jobs[0].target_id).await.unwrap().unwrap();
     assert_eq!(d.metadata["chat"], "a");
 }
@@ -86,34 +86,34 @@ async fn leases_hand_each_job_to_one_worker_and_expire(s: SqlxStore) {
     s.record_webhook("alertmanager", &hook, &raw, &[], T0 + 1).await.unwrap();
     let lease = Duration::from_secs(30);
 
-    let a = s.claim_jobs("a", 1, lease, T0 + 10).await.unwrap();
+    let a = s.claim_jobs("a", Stage::Keywords, 1, lease, T0 + 10).await.unwrap();
     assert_eq!(a.len(), 1);
     assert_eq!(a[0].kind, JobKind::Incident, "alerts are claimed before bulk");
     assert_eq!(a[0].source, "alertmanager", "a job carries the source its budget is charged to");
-    let b = s.claim_jobs("b", 10, lease, T0 + 20).await.unwrap();
+    let b = s.claim_jobs("b", Stage::Keywords, 10, lease, T0 + 20).await.unwrap();
     assert_eq!(b.len(), 1);
     assert_eq!(b[0].kind, JobKind::Document);
-    assert!(s.claim_jobs("c", 10, lease, T0 + 30).await.unwrap().is_empty(), "leased jobs are not handed out twice");
+    assert!(s.claim_jobs("c", Stage::Keywords, 10, lease, T0 + 30).await.unwrap().is_empty(), "leased jobs are not handed out twice");
 
     // Worker a dies; after its lease expires, c gets the job, and a's late completion is refused.
-    let c = s.claim_jobs("c", 10, lease, T0 + 10 + 30_001).await.unwrap();
+    let c = s.claim_jobs("c", Stage::Keywords, 10, lease, T0 + 10 + 30_001).await.unwrap();
     assert_eq!(c.iter().map(|j| j.id).collect::<Vec<_>>(), vec![a[0].id]);
     assert_eq!(c[0].attempts, 2);
     assert!(!s.complete_job(a[0].id, "a", T0 + 40_000).await.unwrap());
     assert!(s.complete_job(c[0].id, "c", T0 + 40_000).await.unwrap());
 
     // A dead process's leases, ended at start-up (embedded store), are claimable at once.
-    let dead = s.claim_jobs("dead", 10, lease, T0 + 10 + 30_002).await.unwrap();
+    let dead = s.claim_jobs("dead", Stage::Keywords, 10, lease, T0 + 10 + 30_002).await.unwrap();
     assert!(dead.is_empty(), "nothing left to claim: b and c hold the jobs");
     assert_eq!(s.reclaim_leases().await.unwrap(), 1, "b's lease ends; c's job is done");
-    let again = s.claim_jobs("b", 10, lease, T0 + 40_001).await.unwrap();
+    let again = s.claim_jobs("b", Stage::Keywords, 10, lease, T0 + 40_001).await.unwrap();
     assert_eq!(again.iter().map(|j| j.id).collect::<Vec<_>>(), vec![b[0].id]);
     let b = again;
 
     // A failed job comes back at its retry time, not before.
     s.release_job(b[0].id, "b", "embedder down", T0 + 100_000).await.unwrap();
-    assert!(s.claim_jobs("d", 10, lease, T0 + 99_999).await.unwrap().is_empty());
-    let d = s.claim_jobs("d", 10, lease, T0 + 100_000).await.unwrap();
+    assert!(s.claim_jobs("d", Stage::Keywords, 10, lease, T0 + 99_999).await.unwrap().is_empty());
+    let d = s.claim_jobs("d", Stage::Keywords, 10, lease, T0 + 100_000).await.unwrap();
     assert_eq!((d.len(), d[0].attempts, d[0].source.as_str()), (1, 3, "ingester"));
     let backlog = s.backlog(T0 + 100_001).await.unwrap();
     assert_eq!((backlog.pending, backlog.leased, backlog.done), (0, 1, 1));
@@ -121,8 +121,8 @@ async fn leases_hand_each_job_to_one_worker_and_expire(s: SqlxStore) {
 
     // Deferred by back-pressure: back at its time, and the attempt is given back.
     s.defer_job(d[0].id, "d", "budget spent", T0 + 200_000).await.unwrap();
-    assert!(s.claim_jobs("e", 10, lease, T0 + 199_999).await.unwrap().is_empty());
-    let e = s.claim_jobs("e", 10, lease, T0 + 200_000).await.unwrap();
+    assert!(s.claim_jobs("e", Stage::Keywords, 10, lease, T0 + 199_999).await.unwrap().is_empty());
+    let e = s.claim_jobs("e", Stage::Keywords, 10, lease, T0 + 200_000).await.unwrap();
     assert_eq!(e[0].attempts, 3, "waiting is not failing");
     assert!(s.complete_job(e[0].id, "e", T0 + 200_001).await.unwrap());
     assert_eq!(s.backlog(T0 + 200_002).await.unwrap().done_bulk, 1);
@@ -142,7 +142,7 @@ async fn concurrent_claimers_never_share_a_job(s: SqlxStore) {
         tasks.push(tokio::spawn(async move {
             let mut mine = Vec::new();
             loop {
-                let jobs = s.claim_jobs(&format!("w{w}"), 5, Duration::from_secs(60), T0 + 1).await.unwrap();
+                let jobs = s.claim_jobs(&format!("w{w}"), Stage::Keywords, 5, Duration::from_secs(60), T0 + 1).await.unwrap();
                 if jobs.is_empty() {
                     return mine;
                 }
@@ -164,12 +164,12 @@ async fn concurrent_claimers_never_share_a_job(s: SqlxStore) {
 async fn notes_are_stored_and_requeue_the_incident(s: SqlxStore) {
     let (hook, raw) = common::webhook("firing", &[("fp2", "PostgresDown", "connection refused")]);
     s.record_webhook("alertmanager", &hook, &raw, &[], T0).await.unwrap();
-    let job = s.claim_jobs("w", 10, Duration::from_secs(60), T0).await.unwrap().remove(0);
+    let job = s.claim_jobs("w", Stage::Keywords, 10, Duration::from_secs(60), T0).await.unwrap().remove(0);
     assert!(s.complete_job(job.id, "w", T0).await.unwrap());
     let note = s.add_note("sre", job.target_id, Some("sre"), "rotated the password; SQLSTATE 28P01 gone", T0 + 5).await.unwrap();
     let inc = s.incident(job.target_id).await.unwrap().unwrap();
     assert_eq!(inc.notes, vec![note]);
-    let again = s.claim_jobs("w", 10, Duration::from_secs(60), T0 + 6).await.unwrap();
+    let again = s.claim_jobs("w", Stage::Keywords, 10, Duration::from_secs(60), T0 + 6).await.unwrap();
     assert_eq!(again.len(), 1, "a note re-embeds its incident");
     assert_eq!(again[0].target_id, job.target_id);
     assert!(matches!(s.add_note("sre", 999_999, None, "x", T0).await, Err(StoreError::NotFound(_))));
@@ -183,7 +183,7 @@ async fn held_alerts_are_stored_without_a_job_until_resolved(s: SqlxStore) {
     assert_eq!((out.new, out.held), (2, 1));
     let again = s.record_webhook("alertmanager", &hook, &raw, &holds, T0 + 1).await.unwrap();
     assert_eq!((again.repeated, again.held), (2, 1), "a resend stays held and writes no job");
-    let jobs = s.claim_jobs("w", 10, Duration::from_secs(60), T0 + 2).await.unwrap();
+    let jobs = s.claim_jobs("w", Stage::Keywords, 10, Duration::from_secs(60), T0 + 2).await.unwrap();
     assert_eq!(jobs.len(), 1, "only the other alert is embedded while ours fires");
     let listed = s.list_incidents(&IncidentQuery { limit: 10, ..Default::default() }).await.unwrap();
     assert_eq!(listed.len(), 2, "a held alert is stored and listed");
@@ -192,16 +192,16 @@ async fn held_alerts_are_stored_without_a_job_until_resolved(s: SqlxStore) {
     let (hook, raw) = common::webhook("resolved", &[("own", "FirebreakDown", "gateway crash looping")]);
     let out = s.record_webhook("alertmanager", &hook, &raw, &[], T0 + 3).await.unwrap();
     assert_eq!((out.resolved, out.held), (1, 0));
-    let jobs = s.claim_jobs("w", 10, Duration::from_secs(60), T0 + 4).await.unwrap();
+    let jobs = s.claim_jobs("w", Stage::Keywords, 10, Duration::from_secs(60), T0 + 4).await.unwrap();
     assert_eq!(jobs.len(), 1);
     assert_eq!(s.incident(jobs[0].target_id).await.unwrap().unwrap().head.fingerprint, "own");
     s.record_webhook("alertmanager", &hook, &raw, &[], T0 + 5).await.unwrap();
-    assert!(s.claim_jobs("w", 10, Duration::from_secs(60), T0 + 6).await.unwrap().is_empty(), "queued once");
+    assert!(s.claim_jobs("w", Stage::Keywords, 10, Duration::from_secs(60), T0 + 6).await.unwrap().is_empty(), "queued once");
 }
 
 /// Claims everything claimable and completes it; returns the target ids claimed.
 async fn drain(s: &SqlxStore, at: i64) -> Vec<i64> {
-    let jobs = s.claim_jobs("w", 100, Duration::from_secs(60), at).await.unwrap();
+    let jobs = s.claim_jobs("w", Stage::Keywords, 100, Duration::from_secs(60), at).await.unwrap();
     for j in &jobs {
         assert!(s.complete_job(j.id, "w", at).await.unwrap());
     }
@@ -255,17 +255,49 @@ async fn an_items_jobs_run_one_at_a_time_oldest_first(s: SqlxStore) {
     s.add_note("sre", id, None, "first note", T0 + 1).await.unwrap();
     s.add_note("sre", id, None, "second note", T0 + 2).await.unwrap();
     // Three jobs for one incident: one is claimed, the oldest.
-    let first = s.claim_jobs("w", 10, Duration::from_secs(60), T0 + 3).await.unwrap();
+    let first = s.claim_jobs("w", Stage::Keywords, 10, Duration::from_secs(60), T0 + 3).await.unwrap();
     assert_eq!(first.len(), 1, "{first:?}");
     // While it is leased, the item's other jobs wait, even for another worker.
-    assert!(s.claim_jobs("other", 10, Duration::from_secs(60), T0 + 4).await.unwrap().is_empty());
+    assert!(s.claim_jobs("other", Stage::Keywords, 10, Duration::from_secs(60), T0 + 4).await.unwrap().is_empty());
     assert!(s.complete_job(first[0].id, "w", T0 + 5).await.unwrap());
-    let second = s.claim_jobs("other", 10, Duration::from_secs(60), T0 + 6).await.unwrap();
+    let second = s.claim_jobs("other", Stage::Keywords, 10, Duration::from_secs(60), T0 + 6).await.unwrap();
     assert_eq!(second.len(), 1);
     assert!(second[0].id > first[0].id);
     // A lease that ran out frees the item for the next job.
-    let third = s.claim_jobs("w", 10, Duration::from_secs(60), T0 + 6 + 61_000).await.unwrap();
+    let third = s.claim_jobs("w", Stage::Keywords, 10, Duration::from_secs(60), T0 + 6 + 61_000).await.unwrap();
     assert_eq!(third.iter().map(|j| j.id).collect::<Vec<_>>(), vec![second[0].id], "the expired one is taken again, oldest first");
+}
+
+/// Two-phase jobs: the keyword phase hands the job to the dense lane (attempts afresh,
+/// counted as awaiting dense); a newer job's keyword phase is never held back by an older
+/// job waiting for its dense phase, and supersedes it when it advances.
+async fn jobs_advance_from_keywords_to_dense_and_newer_ones_supersede(s: SqlxStore) {
+    let lease = Duration::from_secs(60);
+    let (hook, raw) = common::webhook("firing", &[("fp7", "NodeDown", "node unreachable")]);
+    s.record_webhook("alertmanager", &hook, &raw, &[], T0).await.unwrap();
+    let id = s.list_incidents(&IncidentQuery { limit: 1, ..Default::default() }).await.unwrap()[0].head.id;
+    assert!(s.claim_jobs("w", Stage::Dense, 10, lease, T0 + 1).await.unwrap().is_empty(), "nothing is at the dense stage yet");
+    let a = s.claim_jobs("w", Stage::Keywords, 10, lease, T0 + 1).await.unwrap().remove(0);
+    assert_eq!((a.stage, a.attempts), (Stage::Keywords, 1));
+    assert!(!s.advance_job(a.id, "someone-else", T0 + 2).await.unwrap(), "only the lease holder advances it");
+    assert!(s.advance_job(a.id, "w", T0 + 2).await.unwrap());
+    let b = s.backlog(T0 + 502).await.unwrap();
+    assert_eq!((b.pending, b.awaiting_dense, b.oldest_awaiting_dense_ms), (1, 1, 500), "{b:?}");
+    let a2 = s.claim_jobs("w", Stage::Dense, 10, lease, T0 + 3).await.unwrap().remove(0);
+    assert_eq!((a2.id, a2.stage, a2.attempts), (a.id, Stage::Dense, 1), "the dense phase counts its own attempts");
+    // The embedder is away: the dense phase waits (deferred) …
+    s.defer_job(a2.id, "w", "embedder paused", T0 + 60_000).await.unwrap();
+    // … and a note added meanwhile has its words indexed at once, ahead of it.
+    s.add_note("sre", id, None, "rebooted the node", T0 + 4).await.unwrap();
+    let b1 = s.claim_jobs("w", Stage::Keywords, 10, lease, T0 + 5).await.unwrap();
+    assert_eq!(b1.len(), 1, "{b1:?}");
+    assert!(s.advance_job(b1[0].id, "w", T0 + 6).await.unwrap());
+    // The older job is superseded: the newer one reads the item later.
+    let dense = s.claim_jobs("w", Stage::Dense, 10, lease, T0 + 70_000).await.unwrap();
+    assert_eq!(dense.iter().map(|j| j.id).collect::<Vec<_>>(), vec![b1[0].id], "{dense:?}");
+    assert!(s.complete_job(b1[0].id, "w", T0 + 70_001).await.unwrap());
+    let b = s.backlog(T0 + 70_002).await.unwrap();
+    assert_eq!((b.pending, b.awaiting_dense, b.done), (0, 0, 2), "{b:?}");
 }
 
 async fn vector_cache_round_trips(s: SqlxStore) {
@@ -312,6 +344,7 @@ on_both_backends!(
     held_alerts_are_stored_without_a_job_until_resolved,
     a_young_alertnames_incidents_are_requeued_while_its_template_forms,
     an_items_jobs_run_one_at_a_time_oldest_first,
+    jobs_advance_from_keywords_to_dense_and_newer_ones_supersede,
 );
 
 #[tokio::test]
@@ -322,7 +355,7 @@ async fn sqlite_store_survives_reopen() {
     store.pool().close().await;
     drop(store);
     let store = SqlxStore::open(&firebreak_gateway::store::sql::StoreConfig::new(&url)).await.unwrap();
-    assert_eq!(store.claim_jobs("w", 10, Duration::from_secs(1), T0).await.unwrap().len(), 1);
+    assert_eq!(store.claim_jobs("w", Stage::Keywords, 10, Duration::from_secs(1), T0).await.unwrap().len(), 1);
     drop(dir);
 }
 

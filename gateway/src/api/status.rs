@@ -26,9 +26,15 @@ pub async fn status(State(state): State<ApiState>) -> Json<Value> {
     // Every point, and the incidents' cause points among them (docs/retrieval.md): the
     // rest are text chunks, one or more per item.
     let causes = IndexFilter { fields: vec![Field::Cause], ..Default::default() };
-    let counts = async { Ok::<_, crate::index::IndexError>((state.index.count(&Default::default()).await?, state.index.count(&causes).await?)) };
+    let all = IndexFilter::default();
+    let counts = async {
+        let (n, c, k) = tokio::join!(state.index.count(&all), state.index.count(&causes), state.index.count_keyword_only());
+        Ok::<_, crate::index::IndexError>((n?, c?, k?))
+    };
     let index = match tokio::time::timeout(CHECK, counts).await {
-        Ok(Ok((n, c))) => json!({"state": "up", "backend": state.index.backend(), "points": n, "cause_points": c}),
+        // keyword_only_points: written by the keyword phase, waiting for their dense
+        // vector (found by keyword search, not yet by dense search).
+        Ok(Ok((n, c, k))) => json!({"state": "up", "backend": state.index.backend(), "points": n, "cause_points": c, "keyword_only_points": k}),
         Ok(Err(e)) => json!({"state": "down", "backend": state.index.backend(), "error": e.to_string()}),
         Err(_) => json!({"state": "down", "backend": state.index.backend(), "error": "no answer within 2 s"}),
     };
@@ -42,7 +48,12 @@ pub async fn status(State(state): State<ApiState>) -> Json<Value> {
                     (c.as_str().to_owned(), json!({"queued": s.queued[i], "oldest_wait_ms": s.oldest_wait_ms[i]}))
                 })
                 .collect();
-            json!({"classes": per_class, "in_flight_batches": s.in_flight_batches, "concurrency": s.concurrency})
+            json!({
+                "classes": per_class,
+                "in_flight_batches": s.in_flight_batches,
+                "overdue_batches": s.overdue_batches,
+                "concurrency": s.concurrency,
+            })
         }
         None => Value::Null,
     };
@@ -52,6 +63,12 @@ pub async fn status(State(state): State<ApiState>) -> Json<Value> {
         "outbox": backlog,
         "storm": state.storm.status(),
         "breakers": state.breakers.iter().map(|b| (b.dependency(), b.state().as_str())).collect::<std::collections::BTreeMap<_, _>>(),
+        // How long each breaker that is not closed has been so.
+        "breakers_open_for_ms": state
+            .breakers
+            .iter()
+            .filter_map(|b| b.open_for().map(|d| (b.dependency(), d.as_millis() as u64)))
+            .collect::<std::collections::BTreeMap<_, _>>(),
         "pressure": state.pressure.level().as_str(),
         "dependencies": {
             "store": store,

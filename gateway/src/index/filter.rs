@@ -22,6 +22,8 @@ pub enum Cond {
     AtLeast { key: &'static str, value: i64 },
     /// `key` is not `value` (or absent).
     NotKeyword { key: &'static str, value: String },
+    /// `key` is `value`.
+    Bool { key: &'static str, value: bool },
 }
 
 /// The filter as a list of conditions that must all hold.
@@ -57,6 +59,11 @@ pub fn chunks_from(kind: JobKind, target_id: i64, from: u32) -> Vec<Cond> {
     ]
 }
 
+/// The points still waiting for their dense vector.
+pub fn keyword_only() -> Vec<Cond> {
+    vec![Cond::Bool { key: "keyword_only", value: true }]
+}
+
 /// Conditions as Qdrant filter JSON (`{"must": [...], "must_not": [...]}`), or `None`
 /// when there are none.
 pub fn to_qdrant_json(conds: &[Cond]) -> Option<Value> {
@@ -70,6 +77,7 @@ pub fn to_qdrant_json(conds: &[Cond]) -> Option<Value> {
             Cond::Keyword { key, values } if values.len() == 1 => must.push(json!({"key": key, "match": {"value": values[0]}})),
             Cond::Keyword { key, values } => must.push(json!({"key": key, "match": {"any": values}})),
             Cond::Integer { key, value } => must.push(json!({"key": key, "match": {"value": value}})),
+            Cond::Bool { key, value } => must.push(json!({"key": key, "match": {"value": value}})),
             Cond::AtLeast { key, value } => must.push(json!({"key": key, "range": {"gte": value}})),
             Cond::NotKeyword { key, value } => must_not.push(json!({"key": key, "match": {"value": value}})),
         }

@@ -46,11 +46,19 @@ impl VectorIndex for Guarded {
         self.breaker.call(self.inner.remove_chunks_from(kind, target_id, from_chunk), is_fault).await.map_err(open)?
     }
 
+    async fn replace(&self, points: Vec<IndexPoint>, kind: JobKind, target_id: i64, from_chunk: u32) -> IndexResult<()> {
+        self.breaker.call(self.inner.replace(points, kind, target_id, from_chunk), is_fault).await.map_err(open)?
+    }
+
     async fn search(&self, probe: Probe, filter: &IndexFilter, limit: usize) -> IndexResult<Vec<Hit>> {
         self.breaker.call(self.inner.search(probe, filter, limit), is_fault).await.map_err(open)?
     }
 
     async fn count(&self, filter: &IndexFilter) -> IndexResult<u64> {
         self.breaker.call(self.inner.count(filter), is_fault).await.map_err(open)?
+    }
+
+    async fn count_keyword_only(&self) -> IndexResult<u64> {
+        self.breaker.call(self.inner.count_keyword_only(), is_fault).await.map_err(open)?
     }
 }

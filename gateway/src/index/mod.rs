@@ -10,6 +10,11 @@
 //!
 //! Backends only store and search one named vector at a time; fusing dense and keyword
 //! rankings (hybrid search) happens above, in [`crate::search`], once for both.
+//!
+//! A point may have its keyword vector only (`keyword_only` in its payload): the outbox
+//! worker writes an item's keywords as soon as it is committed, and its dense vectors
+//! when the embedder gets to it (the two phases in [`crate::indexer`]). A dense probe
+//! never finds such a point (it has no dense vector to be near); a keyword probe does.
 
 pub mod edge;
 pub mod filter;
@@ -71,6 +76,10 @@ pub struct PointPayload {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     pub text: String,
+    /// The point has no dense vector yet: written by the keyword phase, waiting for the
+    /// embedder (absent: it has both vectors).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keyword_only: bool,
 }
 
 impl PointPayload {
@@ -90,12 +99,14 @@ impl PointPayload {
 /// Fields with a payload index, and their types: created with the collection.
 pub const INDEXED_KEYWORD_FIELDS: &[&str] = &["kind", "field", "source", "namespace", "alertname", "severity"];
 pub const INDEXED_INTEGER_FIELDS: &[&str] = &["target_id", "chunk", "time"];
+pub const INDEXED_BOOL_FIELDS: &[&str] = &["keyword_only"];
 
 /// One point to write.
 #[derive(Debug, Clone)]
 pub struct IndexPoint {
     pub id: u64,
-    pub dense: Vec<f32>,
+    /// `None` in the keyword phase (the payload then says `keyword_only`).
+    pub dense: Option<Vec<f32>>,
     pub keywords: SparseVec,
     pub payload: PointPayload,
 }
@@ -143,9 +154,20 @@ pub trait VectorIndex: Send + Sync {
     /// re-embedded text got shorter.
     async fn remove_chunks_from(&self, kind: JobKind, target_id: i64, from_chunk: u32) -> IndexResult<()>;
 
+    /// An item's points are now `points`, numbered below `from_chunk`: writes them and
+    /// removes the item's chunks from `from_chunk` on. Backends that can make both durable
+    /// at once (one flush) do.
+    async fn replace(&self, points: Vec<IndexPoint>, kind: JobKind, target_id: i64, from_chunk: u32) -> IndexResult<()> {
+        self.upsert(points).await?;
+        self.remove_chunks_from(kind, target_id, from_chunk).await
+    }
+
     /// The `limit` nearest points to `probe` that pass `filter`.
     async fn search(&self, probe: Probe, filter: &IndexFilter, limit: usize) -> IndexResult<Vec<Hit>>;
 
     /// Points stored that pass `filter`, for status and tests.
     async fn count(&self, filter: &IndexFilter) -> IndexResult<u64>;
+
+    /// Points waiting for their dense vector (`keyword_only`), for status and metrics.
+    async fn count_keyword_only(&self) -> IndexResult<u64>;
 }

@@ -16,7 +16,7 @@ use qdrant_client::qdrant::{
 };
 use qdrant_client::{Payload, Qdrant};
 
-use super::filter::{chunks_from, conditions, Cond};
+use super::filter::{chunks_from, conditions, keyword_only, Cond};
 use super::{Hit, IndexError, IndexFilter, IndexPoint, IndexResult, PointPayload, Probe, VectorIndex, DENSE, KEYWORDS};
 use crate::store::JobKind;
 
@@ -39,6 +39,7 @@ fn filter(conds: &[Cond]) -> Option<Filter> {
         match c {
             Cond::Keyword { key, values } => must.push(Condition::matches(*key, values.clone())),
             Cond::Integer { key, value } => must.push(Condition::matches(*key, *value)),
+            Cond::Bool { key, value } => must.push(Condition::matches(*key, *value)),
             Cond::AtLeast { key, value } => must.push(Condition::range(*key, Range { gte: Some(*value as f64), ..Default::default() })),
             Cond::NotKeyword { key, value } => must_not.push(Condition::matches(*key, value.clone())),
         }
@@ -69,7 +70,11 @@ impl ServerIndex {
         }
         // At every start: a collection made by an older version gains the indexes added
         // since (Qdrant accepts re-creating an existing one).
-        for (fields, ty) in [(super::INDEXED_KEYWORD_FIELDS, FieldType::Keyword), (super::INDEXED_INTEGER_FIELDS, FieldType::Integer)] {
+        for (fields, ty) in [
+            (super::INDEXED_KEYWORD_FIELDS, FieldType::Keyword),
+            (super::INDEXED_INTEGER_FIELDS, FieldType::Integer),
+            (super::INDEXED_BOOL_FIELDS, FieldType::Bool),
+        ] {
             for field in fields {
                 index
                     .client
@@ -95,7 +100,10 @@ impl VectorIndex for ServerIndex {
         let points: Vec<PointStruct> = points
             .into_iter()
             .map(|p| {
-                let mut vectors = NamedVectors::default().add_vector(DENSE, Vector::new_dense(p.dense));
+                let mut vectors = NamedVectors::default();
+                if let Some(dense) = p.dense {
+                    vectors = vectors.add_vector(DENSE, Vector::new_dense(dense));
+                }
                 if !p.keywords.is_empty() {
                     vectors = vectors.add_vector(KEYWORDS, Vector::new_sparse(p.keywords.indices, p.keywords.values));
                 }
@@ -143,8 +151,18 @@ impl VectorIndex for ServerIndex {
     }
 
     async fn count(&self, f: &IndexFilter) -> IndexResult<u64> {
+        self.count_where(&conditions(f)).await
+    }
+
+    async fn count_keyword_only(&self) -> IndexResult<u64> {
+        self.count_where(&keyword_only()).await
+    }
+}
+
+impl ServerIndex {
+    async fn count_where(&self, conds: &[Cond]) -> IndexResult<u64> {
         let mut q = CountPointsBuilder::new(&self.collection).exact(true);
-        if let Some(f) = filter(&conditions(f)) {
+        if let Some(f) = filter(conds) {
             q = q.filter(f);
         }
         let r = self.client.count(q).await.map_err(unavailable)?;

@@ -20,6 +20,10 @@ pub struct IndexerMetrics {
     pub leased: Gauge,
     pub failed: Gauge,
     pub oldest_pending_seconds: Gauge,
+    pub awaiting_dense: Gauge,
+    pub oldest_awaiting_dense_seconds: Gauge,
+    pub keyword_only_points: Gauge,
+    pub keywords_written: Family<KindLabel, Counter>,
     pub jobs_done: Family<KindLabel, Counter>,
     pub jobs_retried: Family<KindLabel, Counter>,
     pub jobs_deferred: Family<KindLabel, Counter>,
@@ -39,6 +43,10 @@ impl IndexerMetrics {
             leased: Gauge::default(),
             failed: Gauge::default(),
             oldest_pending_seconds: Gauge::default(),
+            awaiting_dense: Gauge::default(),
+            oldest_awaiting_dense_seconds: Gauge::default(),
+            keyword_only_points: Gauge::default(),
+            keywords_written: Family::default(),
             jobs_done: Family::default(),
             jobs_retried: Family::default(),
             jobs_deferred: Family::default(),
@@ -55,6 +63,26 @@ impl IndexerMetrics {
         r.register("leased_jobs", "Embedding jobs claimed and in progress", m.leased.clone());
         r.register("failed_jobs", "Embedding jobs given up after --max-job-attempts", m.failed.clone());
         r.register("oldest_pending_seconds", "Age of the oldest waiting job", m.oldest_pending_seconds.clone());
+        r.register(
+            "awaiting_dense_jobs",
+            "Jobs whose item is keyword-indexed and waits for its dense vectors (the embedder's backlog)",
+            m.awaiting_dense.clone(),
+        );
+        r.register(
+            "oldest_awaiting_dense_seconds",
+            "How long the oldest job waiting for its dense vectors has waited since its keywords were indexed",
+            m.oldest_awaiting_dense_seconds.clone(),
+        );
+        r.register(
+            "keyword_only_points",
+            "Index points with keyword vectors only: found by keyword search, not yet by dense search",
+            m.keyword_only_points.clone(),
+        );
+        r.register(
+            "keyword_phases",
+            "Jobs whose keyword phase wrote their item's keywords to the index, by kind",
+            m.keywords_written.clone(),
+        );
         r.register("jobs_done", "Jobs embedded and indexed, by kind", m.jobs_done.clone());
         r.register("jobs_retried", "Job attempts that failed and were rescheduled, by kind", m.jobs_retried.clone());
         r.register(
@@ -85,6 +113,12 @@ impl IndexerMetrics {
         self.leased.set(b.leased);
         self.failed.set(b.failed);
         self.oldest_pending_seconds.set(b.oldest_pending_ms / 1000);
+        self.awaiting_dense.set(b.awaiting_dense);
+        self.oldest_awaiting_dense_seconds.set(b.oldest_awaiting_dense_ms / 1000);
+    }
+
+    pub(crate) fn keywords_written(&self, k: JobKind) {
+        self.keywords_written.get_or_create(&Self::kind(k)).inc();
     }
 
     pub(crate) fn job_done(&self, k: JobKind) {

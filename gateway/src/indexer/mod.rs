@@ -1,13 +1,22 @@
-//! The outbox worker: turns embedding jobs into indexed points.
+//! The outbox worker: turns embedding jobs into indexed points, in two phases.
 //!
-//! A job is claimed with a lease, its item is read back from the SQL store, cut into
-//! chunks, embedded through the [`Scheduler`] (vectors already in the content-hash cache
-//! are reused, never recomputed), written to the vector index under deterministic ids,
-//! and only then marked done. A crash anywhere before "done" leaves the job to be claimed
-//! again when its lease runs out; redoing it overwrites the same points.
+//! 1. **Keywords** (its own lane, never waiting on the embedder): the job's item is read
+//!    back from the SQL store and cut into chunks, and its points are written to the
+//!    vector index under deterministic ids with their BM25 keyword vectors, payload, and
+//!    whatever dense vectors the content-hash cache already holds. The item is
+//!    keyword-searchable a few milliseconds after it was committed, whatever state the
+//!    embedder is in. If every chunk's vector was cached the job is done; otherwise it
+//!    moves to the dense stage.
+//! 2. **Dense** (the other lane): the item is read and cut again (it may have changed),
+//!    the missing vectors are embedded through the [`Scheduler`] and cached, and the same
+//!    points are written again, now complete; then the job is done.
 //!
-//! Bounded: at most `max_jobs` jobs are in progress, so a backlog of a million documents
-//! costs a million rows in the outbox, not a million tasks in memory.
+//! Each phase ends with a write to the store by the lease holder (advance, done); a
+//! crash anywhere before it leaves the job at its stage, to be claimed again when its
+//! lease runs out, and redoing a phase overwrites the same points. Each lane has its own
+//! `max_jobs` slots, so a backlog of a million documents costs a million rows in the
+//! outbox, not a million tasks in memory, and a dense lane full of jobs waiting on a
+//! dead embedder never holds back a new alert's keywords.
 
 pub mod metrics;
 pub(crate) mod points;
@@ -16,7 +25,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
 pub use metrics::IndexerMetrics;
@@ -28,7 +37,7 @@ use crate::clock::now_millis;
 use crate::embedding::{Class, EmbedFailure};
 use crate::index::{IndexError, Keywords, VectorIndex};
 use crate::scheduler::Scheduler;
-use crate::store::{Job, SqlStore, StoreError, StoreResult};
+use crate::store::{Job, SqlStore, Stage, StoreError, StoreResult};
 
 /// How long a job waits when the index or the database is unreachable.
 const DEPENDENCY_DOWN_WAIT: Duration = Duration::from_secs(10);
@@ -41,7 +50,7 @@ const OUTCOME_RETRY_MAX: Duration = Duration::from_secs(5);
 pub struct IndexerConfig {
     /// This replica's name in job leases.
     pub owner: String,
-    /// Jobs in progress at once.
+    /// Jobs in progress at once, in each lane.
     pub max_jobs: usize,
     /// How long a claimed job is ours; a crashed claimer's jobs return after it.
     pub lease: Duration,
@@ -129,11 +138,41 @@ impl JobError {
     }
 }
 
+/// How a job's keyword phase ended.
+enum KeywordPhase {
+    /// Every point got its dense vector too (all cached, or the item is gone): done.
+    Complete,
+    /// Some points wait for their dense vector: on to the dense lane.
+    AwaitingDense,
+}
+
+/// A job's item, read back and cut into the texts its points index.
+struct Prepared {
+    item: points::Item,
+    texts: Vec<String>,
+    text_chunks: usize,
+}
+
 impl Indexer {
-    /// Runs until `shutdown` resolves; jobs in progress are finished first (or, if the
-    /// process dies, returned by their lease).
+    /// Runs both lanes until `shutdown` resolves; jobs in progress are finished first (or,
+    /// if the process dies, returned by their lease). `wake` is rung by intake: new work
+    /// for the keyword lane, which in turn wakes the dense lane.
     pub async fn run(self: Arc<Self>, wake: Arc<Notify>, shutdown: impl std::future::Future<Output = ()>) {
-        tokio::pin!(shutdown);
+        let (stop, stopped) = watch::channel(false);
+        let dense_wake = Arc::new(Notify::new());
+        let keywords = self.clone().lane(Stage::Keywords, wake, dense_wake.clone(), stopped.clone());
+        let dense = self.lane(Stage::Dense, dense_wake.clone(), dense_wake, stopped);
+        let lanes = async { tokio::join!(keywords, dense) };
+        tokio::pin!(lanes, shutdown);
+        tokio::select! {
+            _ = &mut lanes => return,
+            _ = &mut shutdown => { let _ = stop.send(true); }
+        }
+        lanes.await;
+    }
+
+    /// One lane: claims jobs at `stage` while it has free slots, runs each in its own task.
+    async fn lane(self: Arc<Self>, stage: Stage, wake: Arc<Notify>, dense_wake: Arc<Notify>, mut stopped: watch::Receiver<bool>) {
         let mut running: JoinSet<()> = JoinSet::new();
         let mut stopping = false;
         let mut last_backlog: Option<std::time::Instant> = None;
@@ -142,26 +181,27 @@ impl Indexer {
         let mut claim_failing = false;
         loop {
             if !stopping && running.len() < self.cfg.max_jobs {
-                match self.store.claim_jobs(&self.cfg.owner, self.cfg.max_jobs - running.len(), self.cfg.lease, now_millis()).await {
+                match self.store.claim_jobs(&self.cfg.owner, stage, self.cfg.max_jobs - running.len(), self.cfg.lease, now_millis()).await {
                     Ok(jobs) => {
                         if std::mem::take(&mut claim_failing) {
-                            tracing::info!("claiming embedding jobs works again");
+                            tracing::info!(lane = stage.as_str(), "claiming embedding jobs works again");
                         }
                         for job in jobs {
                             let me = self.clone();
-                            running.spawn(async move { me.run_job(job).await });
+                            let dense_wake = dense_wake.clone();
+                            running.spawn(async move { me.run_job(job, &dense_wake).await });
                         }
                     }
                     Err(e) => {
                         self.metrics.claim_failures.inc();
                         if !std::mem::replace(&mut claim_failing, true) {
-                            tracing::warn!(error = %e, "claiming embedding jobs failed; retrying every poll until the store answers");
+                            tracing::warn!(lane = stage.as_str(), error = %e, "claiming embedding jobs failed; retrying every poll until the store answers");
                         }
                     }
                 }
             }
-            // The backlog query scans the outbox: at most once per poll interval.
-            if last_backlog.is_none_or(|t| t.elapsed() >= self.cfg.poll_interval) {
+            // The backlog query scans the outbox: one lane, at most once per poll interval.
+            if stage == Stage::Keywords && last_backlog.is_none_or(|t| t.elapsed() >= self.cfg.poll_interval) {
                 self.refresh_backlog().await;
                 last_backlog = Some(std::time::Instant::now());
             }
@@ -169,7 +209,7 @@ impl Indexer {
                 return;
             }
             tokio::select! {
-                _ = &mut shutdown, if !stopping => stopping = true,
+                _ = stopped.wait_for(|s| *s), if !stopping => stopping = true,
                 Some(_) = running.join_next(), if !running.is_empty() => {}
                 _ = wake.notified(), if !stopping => {}
                 _ = tokio::time::sleep(self.cfg.poll_interval), if !stopping => {}
@@ -182,17 +222,30 @@ impl Indexer {
             self.metrics.backlog(&b);
             self.admission.observe(&b);
         }
+        if let Ok(n) = self.index.count_keyword_only().await {
+            self.metrics.keyword_only_points.set(n as i64);
+        }
     }
 
-    async fn run_job(&self, job: Job) {
-        let result = self.process(&job).await;
+    async fn run_job(&self, job: Job, dense_wake: &Notify) {
+        let result = match job.stage {
+            Stage::Keywords => self.keyword_phase(&job).await,
+            Stage::Dense => self.dense_phase(&job).await.map(|()| KeywordPhase::Complete),
+        };
         let (id, owner) = (job.id, self.cfg.owner.as_str());
         let outcome = match result {
-            Ok(()) => self.record(|now| self.store.complete_job(id, owner, now)).await.map(|held| {
+            Ok(KeywordPhase::Complete) => self.record(|now| self.store.complete_job(id, owner, now)).await.map(|held| {
                 if held {
                     self.metrics.job_done(job.kind);
                 } else {
                     tracing::warn!(job = id, "lease lost before completion; another worker redid it");
+                }
+            }),
+            Ok(KeywordPhase::AwaitingDense) => self.record(|now| self.store.advance_job(id, owner, now)).await.map(|held| {
+                if held {
+                    dense_wake.notify_one();
+                } else {
+                    tracing::warn!(job = id, "lease lost before the keyword phase was recorded; another worker redid it");
                 }
             }),
             Err(e) if e.gives_up(job.attempts, self.cfg.max_attempts) => {
@@ -248,11 +301,32 @@ impl Indexer {
         }
     }
 
-    /// Embeds and indexes one job's item.
-    async fn process(&self, job: &Job) -> Result<(), JobError> {
+    /// The keyword phase: the item's points with their keywords, and the dense vectors the
+    /// cache already has. Never calls the embedder.
+    async fn keyword_phase(&self, job: &Job) -> Result<KeywordPhase, JobError> {
+        let Some(p) = self.prepare(job).await? else { return Ok(KeywordPhase::Complete) };
+        let vectors = self.cached(&p.texts).await?;
+        let complete = vectors.iter().all(Option::is_some);
+        if complete {
+            self.metrics.cache(vectors.len(), 0);
+        }
+        self.write(job, p, vectors).await?;
+        self.metrics.keywords_written(job.kind);
+        Ok(if complete { KeywordPhase::Complete } else { KeywordPhase::AwaitingDense })
+    }
+
+    /// The dense phase: every point again, now with its dense vector.
+    async fn dense_phase(&self, job: &Job) -> Result<(), JobError> {
+        let Some(p) = self.prepare(job).await? else { return Ok(()) };
+        let vectors = self.vectors(&p.texts, Class::from_job_priority(job.priority), &job.source).await?;
+        self.write(job, p, vectors.into_iter().map(Some).collect()).await
+    }
+
+    /// Reads the job's item back and cuts it into its points' texts (`None`: it is gone).
+    async fn prepare(&self, job: &Job) -> Result<Option<Prepared>, JobError> {
         let Some(item) = points::load(self.store.as_ref(), job).await? else {
             tracing::info!(job = job.id, kind = job.kind.as_str(), target = job.target_id, "item no longer exists; nothing to index");
-            return Ok(());
+            return Ok(None);
         };
         let segmenter = self.segmenter.clone();
         let policy = self.cfg.chunks;
@@ -260,38 +334,48 @@ impl Indexer {
         let chunks = tokio::task::spawn_blocking(move || segmenter.chunk(&text, policy))
             .await
             .map_err(|e| EmbedFailure::Unavailable(format!("chunking: {e}")))?;
-        if chunks.dropped > 0 {
+        if chunks.dropped > 0 && job.stage == Stage::Keywords {
             tracing::warn!(job = job.id, kept = chunks.chunks.len(), dropped = chunks.dropped, "text longer than --max-chunks; its tail is stored but not indexed");
             self.metrics.chunks_dropped.inc_by(chunks.dropped as u64);
         }
         let text_chunks = chunks.chunks.len();
         let texts = points::texts(&item, chunks.chunks);
-        let vectors = self.vectors(&texts, Class::from_job_priority(job.priority), &job.source).await?;
-        let n = texts.len() as u32;
-        let points = points::build(job, &item, texts, text_chunks, vectors, &self.keywords, &self.glossary);
-        self.index.upsert(points).await?;
-        self.index.remove_chunks_from(job.kind, job.target_id, n).await?;
+        Ok(Some(Prepared { item, texts, text_chunks }))
+    }
+
+    /// Replaces the item's points: these, and none numbered after them (a text that got
+    /// shorter leaves no stale chunk behind).
+    async fn write(&self, job: &Job, p: Prepared, vectors: Vec<Option<Vec<f32>>>) -> Result<(), JobError> {
+        let n = p.texts.len() as u32;
+        let points = points::build(job, &p.item, p.texts, p.text_chunks, vectors, &self.keywords, &self.glossary);
+        self.index.replace(points, job.kind, job.target_id, n).await?;
         self.metrics.points_written.inc_by(n as u64);
         Ok(())
+    }
+
+    /// The cached vector of each text, where there is one.
+    async fn cached(&self, texts: &[String]) -> Result<Vec<Option<Vec<f32>>>, JobError> {
+        let model = self.scheduler.backend().model().to_owned();
+        let mut out = Vec::with_capacity(texts.len());
+        for t in texts {
+            out.push(self.store.cached_vector(&model, &crate::hashing::content_hash(&[t])).await?);
+        }
+        Ok(out)
     }
 
     /// Vectors for `chunks`: from the cache where present, the rest embedded in one
     /// scheduler request and cached.
     async fn vectors(&self, chunks: &[String], class: Class, source: &str) -> Result<Vec<Vec<f32>>, JobError> {
-        let model = self.scheduler.backend().model().to_owned();
-        let hashes: Vec<String> = chunks.iter().map(|c| crate::hashing::content_hash(&[c])).collect();
-        let mut out: Vec<Option<Vec<f32>>> = Vec::with_capacity(chunks.len());
-        for h in &hashes {
-            out.push(self.store.cached_vector(&model, h).await?);
-        }
+        let mut out = self.cached(chunks).await?;
         let missing: Vec<usize> = (0..chunks.len()).filter(|&i| out[i].is_none()).collect();
         self.metrics.cache(chunks.len() - missing.len(), missing.len());
         if !missing.is_empty() {
+            let model = self.scheduler.backend().model().to_owned();
             let texts = missing.iter().map(|&i| chunks[i].clone()).collect();
             let embedded = self.scheduler.embed(class, source, texts).await?;
             let now = now_millis();
             for (&i, v) in missing.iter().zip(embedded) {
-                self.store.cache_vector(&model, &hashes[i], &v.values, now).await?;
+                self.store.cache_vector(&model, &crate::hashing::content_hash(&[&chunks[i]]), &v.values, now).await?;
                 out[i] = Some(v.values);
             }
         }

@@ -68,6 +68,7 @@ pub(crate) async fn load(store: &dyn SqlStore, job: &Job) -> StoreResult<Option<
                         time: i.head.starts_at,
                         title: Some(summary.unwrap_or_else(|| i.head.alertname.clone())),
                         text: String::new(),
+                        keyword_only: false,
                     },
                 })
             }
@@ -87,6 +88,7 @@ pub(crate) async fn load(store: &dyn SqlStore, job: &Job) -> StoreResult<Option<
                 time: d.time,
                 title: d.title.clone(),
                 text: String::new(),
+                keyword_only: false,
             },
         }),
     })
@@ -100,13 +102,14 @@ pub(crate) fn texts(item: &Item, chunks: Vec<String>) -> Vec<String> {
 }
 
 /// One point per text, under deterministic ids; the first `text_chunks` are the text
-/// field, the one after them (if any) the cause.
+/// field, the one after them (if any) the cause. A point without its dense vector (the
+/// keyword phase, before the embedder got to it) says so in its payload.
 pub(crate) fn build(
     job: &Job,
     item: &Item,
     texts: Vec<String>,
     text_chunks: usize,
-    vectors: Vec<Vec<f32>>,
+    vectors: Vec<Option<Vec<f32>>>,
     keywords: &Keywords,
     glossary: &Glossary,
 ) -> Vec<IndexPoint> {
@@ -116,14 +119,15 @@ pub(crate) fn build(
         .enumerate()
         .map(|(n, (text, dense))| IndexPoint {
             id: point_id(job.kind, job.target_id, n as u32),
-            dense,
             keywords: keywords.document(&glossary.expand(&text)),
             payload: PointPayload {
                 chunk: n as u32,
                 field: if n < text_chunks { Field::Text } else { Field::Cause },
                 text,
+                keyword_only: dense.is_none(),
                 ..item.payload.clone()
             },
+            dense,
         })
         .collect()
 }

@@ -138,6 +138,7 @@ mod tests {
                 time: 0,
                 title: None,
                 text: format!("{target}/{chunk}"),
+                keyword_only: false,
             },
         }
     }

@@ -9,6 +9,8 @@
 //! follows by whole text (RRF). Each result says why it matched ([`explain`]). The dense probe needs the embedder; when it is down, slow or saturated
 //! the search runs keyword-only and says so (`degraded`), instead of failing or waiting:
 //! during an incident is exactly when the embedder is most likely to be busy.
+//! Points indexed by their keywords alone (the embedder had not got to them yet) are
+//! found by the keyword probe only; the answer counts them (`keyword_only`).
 //! Hits are then read back from the SQL store, incidents with their notes and history;
 //! while the store is unreachable they come from the index alone (title, snippet,
 //! scores), again marked `degraded`, since the index still knows what matched.
@@ -83,6 +85,9 @@ pub struct SearchResponse {
     pub degraded: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub degraded_reason: Option<String>,
+    /// Results whose item has no dense vector yet (indexed by its keywords while the
+    /// embedder was behind or away): found by their words only, whatever the mode.
+    pub keyword_only: usize,
     pub results: Vec<SearchHit>,
 }
 
@@ -207,6 +212,7 @@ impl Searcher {
             }
         }
         candidates.truncate(q.k);
+        let keyword_only = candidates.iter().filter(|c| c.ranked.best.payload.keyword_only).count();
 
         let mut results = Vec::with_capacity(candidates.len());
         let mut store_down = None;
@@ -235,7 +241,7 @@ impl Searcher {
                 None => why,
             });
         }
-        Ok(SearchResponse { mode, degraded: degraded_reason.is_some(), degraded_reason, results })
+        Ok(SearchResponse { mode, degraded: degraded_reason.is_some(), degraded_reason, keyword_only, results })
     }
 
     /// One ranking by `mode`: the dense probe (when there is a vector), the keyword probe,

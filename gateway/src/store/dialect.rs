@@ -26,14 +26,18 @@ impl Dialect {
         format!("sqlite://{}?mode=rwc", data_dir.join("firebreak.db").display())
     }
 
-    /// The job-claim statement. On Postgres the inner select takes `FOR UPDATE SKIP
-    /// LOCKED`, so several gateway replicas share one outbox without double work; SQLite
-    /// has one writer at a time, so its single statement is already exclusive.
-    /// One job per item at a time: a job whose item has another job leased waits, and of
-    /// an item's ready jobs only the oldest is claimed. Two jobs of one item embedding at
-    /// once would race to the index, and the one that read the item first (before a note,
-    /// say) could write last. (Two Postgres replicas claiming in the same instant can
-    /// still each take one; the next change to the item re-embeds it.)
+    /// The job-claim statement, for one stage (`$5`: the keyword or the dense lane). On
+    /// Postgres the inner select takes `FOR UPDATE SKIP LOCKED`, so several gateway
+    /// replicas share one outbox without double work; SQLite has one writer at a time, so
+    /// its single statement is already exclusive.
+    /// One job per item at a time: a job whose item has another job leased (in either
+    /// lane) waits, and of an item's ready jobs only the oldest is claimed — except that
+    /// a job waiting for its dense phase never holds back a newer job's keyword phase:
+    /// the words of a note added during an embedder outage are findable at once. Two jobs
+    /// of one item running at once would race to the index, and the one that read the
+    /// item first (before a note, say) could write last. (Two Postgres replicas claiming
+    /// in the same instant can still each take one; the next change to the item
+    /// re-indexes it.)
     /// Both are static strings: nothing is formatted into SQL at run time.
     pub fn claim_jobs_sql(self) -> &'static str {
         macro_rules! claim {
@@ -41,13 +45,14 @@ impl Dialect {
                 concat!(
                     "UPDATE embedding_jobs SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 ",
                     "WHERE id IN (SELECT j.id FROM embedding_jobs j ",
-                    "WHERE j.state = 'pending' AND j.available_at <= $3 ",
+                    "WHERE j.state = 'pending' AND j.stage = $5 AND j.available_at <= $3 ",
                     "AND (j.lease_until IS NULL OR j.lease_until < $3) ",
                     "AND NOT EXISTS (SELECT 1 FROM embedding_jobs o WHERE o.target_id = j.target_id AND o.kind = j.kind ",
                     "AND o.state = 'pending' AND o.id <> j.id AND (o.lease_until >= $3 ",
-                    "OR (o.id < j.id AND o.available_at <= $3 AND (o.lease_until IS NULL OR o.lease_until < $3)))) ",
+                    "OR (o.id < j.id AND o.stage <= j.stage AND o.available_at <= $3 ",
+                    "AND (o.lease_until IS NULL OR o.lease_until < $3)))) ",
                     "ORDER BY j.priority, j.id LIMIT $4 ", $lock, ") ",
-                    "RETURNING id, kind, target_id, priority, attempts, lease_until, source"
+                    "RETURNING id, stage, kind, target_id, priority, attempts, lease_until, source"
                 )
             };
         }

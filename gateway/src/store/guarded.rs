@@ -13,7 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{
-    Backlog, Document, Hold, Incident, IncidentQuery, IncidentSummary, IngestOutcome, IngestRun, Job, NewDocument, Note, SqlStore,
+    Backlog, Document, Hold, Incident, IncidentQuery, IncidentSummary, IngestOutcome, IngestRun, Job, NewDocument, Note, SqlStore, Stage,
     StoreError, StoreResult, WebhookOutcome,
 };
 use crate::alertmanager::{KeyValues, Webhook};
@@ -75,8 +75,12 @@ impl SqlStore for Guarded {
         self.breaker.call(self.inner.document(id), is_fault).await.map_err(open)?
     }
 
-    async fn claim_jobs(&self, owner: &str, limit: usize, lease: Duration, now: Millis) -> StoreResult<Vec<Job>> {
-        self.breaker.call(self.inner.claim_jobs(owner, limit, lease, now), is_fault).await.map_err(open)?
+    async fn claim_jobs(&self, owner: &str, stage: Stage, limit: usize, lease: Duration, now: Millis) -> StoreResult<Vec<Job>> {
+        self.breaker.call(self.inner.claim_jobs(owner, stage, limit, lease, now), is_fault).await.map_err(open)?
+    }
+
+    async fn advance_job(&self, job_id: i64, owner: &str, now: Millis) -> StoreResult<bool> {
+        self.breaker.call(self.inner.advance_job(job_id, owner, now), is_fault).await.map_err(open)?
     }
 
     async fn complete_job(&self, job_id: i64, owner: &str, now: Millis) -> StoreResult<bool> {

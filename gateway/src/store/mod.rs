@@ -128,10 +128,41 @@ pub use firebreak_intake::kind::JobKind;
 pub const PRIORITY_ALERT: i64 = 1;
 pub const PRIORITY_BULK: i64 = 2;
 
+/// Which phase of indexing a job is in. Each phase has its own lane in the outbox worker
+/// (`crate::indexer`), so writing keywords never waits on the embedder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stage {
+    /// The item's keyword vectors and payload (and any cached dense vectors) go to the
+    /// index: findable by its words at once.
+    Keywords = 0,
+    /// The dense vectors are embedded and added to the same points.
+    Dense = 1,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 2] = [Stage::Keywords, Stage::Dense];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Keywords => "keywords",
+            Stage::Dense => "dense",
+        }
+    }
+
+    fn from_db(n: i64) -> Self {
+        if n == 0 {
+            Stage::Keywords
+        } else {
+            Stage::Dense
+        }
+    }
+}
+
 /// A claimed job: the claimer holds its lease until `lease_until`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
     pub id: i64,
+    pub stage: Stage,
     pub kind: JobKind,
     pub target_id: i64,
     pub priority: i64,
@@ -239,6 +270,12 @@ pub struct Backlog {
     pub pending_bulk: i64,
     /// Bulk jobs done so far; its growth is the drain rate behind ingest's `Retry-After`.
     pub done_bulk: i64,
+    /// Pending jobs whose keywords are indexed and whose dense vectors are not yet: their
+    /// items are keyword-searchable, not yet dense-searchable.
+    pub awaiting_dense: i64,
+    /// How long the oldest of those has waited since its keywords were written, in
+    /// milliseconds (0 when none).
+    pub oldest_awaiting_dense_ms: i64,
 }
 
 /// While an alertname has fewer other fingerprints than this, each new one re-queues
@@ -280,9 +317,15 @@ pub trait SqlStore: Send + Sync {
     /// A document.
     async fn document(&self, id: i64) -> StoreResult<Option<Document>>;
 
-    /// Leases up to `limit` ready jobs to `owner` for `lease`, highest priority first.
-    /// Jobs whose lease expired (their claimer died) are ready again.
-    async fn claim_jobs(&self, owner: &str, limit: usize, lease: Duration, now: Millis) -> StoreResult<Vec<Job>>;
+    /// Leases up to `limit` ready jobs at `stage` to `owner` for `lease`, highest priority
+    /// first. Jobs whose lease expired (their claimer died) are ready again.
+    async fn claim_jobs(&self, owner: &str, stage: Stage, limit: usize, lease: Duration, now: Millis) -> StoreResult<Vec<Job>>;
+
+    /// Ends a job's keyword phase: it is ready at once for the dense phase, with its
+    /// attempts counted afresh, and older jobs of the same item waiting for their dense
+    /// phase are done (this one reads the item later, so it embeds what they would have);
+    /// false if `owner` no longer held the lease.
+    async fn advance_job(&self, job_id: i64, owner: &str, now: Millis) -> StoreResult<bool>;
 
     /// Marks a job done; false if `owner` no longer held its lease (someone else may
     /// have redone it: vectors are written idempotently, so that is safe).

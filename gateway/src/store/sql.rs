@@ -11,7 +11,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 use super::{
-    Backlog, Dialect, Document, Incident, IncidentQuery, IncidentSummary, Hold, IngestOutcome, IngestRun, OccurrenceHead, Job, JobKind, NewDocument, Note, SqlStore, StoreError,
+    Backlog, Dialect, Document, Incident, IncidentQuery, IncidentSummary, Hold, IngestOutcome, IngestRun, OccurrenceHead, Job, JobKind, NewDocument, Note, SqlStore, Stage, StoreError,
     StoreResult, WebhookOutcome, PRIORITY_ALERT, PRIORITY_BULK,
 };
 use crate::alertmanager::{KeyValues, Webhook};
@@ -217,6 +217,7 @@ fn summary_from_row(r: &AnyRow) -> StoreResult<IncidentSummary> {
 fn job_from_row(row: &AnyRow) -> StoreResult<Job> {
     Ok(Job {
         id: row.try_get("id")?,
+        stage: Stage::from_db(row.try_get("stage")?),
         kind: {
             let kind: String = row.try_get("kind")?;
             JobKind::parse(&kind).ok_or_else(|| StoreError::Database(format!("unknown job kind {kind:?}")))?
@@ -506,13 +507,14 @@ impl SqlStore for SqlxStore {
         }))
     }
 
-    async fn claim_jobs(&self, owner: &str, limit: usize, lease: Duration, now: Millis) -> StoreResult<Vec<Job>> {
+    async fn claim_jobs(&self, owner: &str, stage: Stage, limit: usize, lease: Duration, now: Millis) -> StoreResult<Vec<Job>> {
         let until = now + lease.as_millis() as i64;
         let rows = sqlx::query(self.dialect.claim_jobs_sql())
             .bind(owner)
             .bind(until)
             .bind(now)
             .bind(limit as i64)
+            .bind(stage as i64)
             .fetch_all(&self.pool)
             .await?;
         let mut jobs = rows.iter().map(job_from_row).collect::<StoreResult<Vec<_>>>()?;
@@ -538,6 +540,35 @@ impl SqlStore for SqlxStore {
         .execute(&self.pool)
         .await?;
         Ok(r.rows_affected() == 1)
+    }
+
+    async fn advance_job(&self, job_id: i64, owner: &str, now: Millis) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let advanced = sqlx::query(
+            "UPDATE embedding_jobs SET stage = 1, keywords_at = $1, available_at = $1, attempts = 0, last_error = NULL, \
+             lease_owner = NULL, lease_until = NULL WHERE id = $2 AND lease_owner = $3 AND state = 'pending' AND stage = 0 \
+             RETURNING kind, target_id",
+        )
+        .bind(now)
+        .bind(job_id)
+        .bind(owner)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = advanced else { return Ok(false) };
+        let (kind, target): (String, i64) = (row.try_get(0)?, row.try_get(1)?);
+        sqlx::query(
+            "UPDATE embedding_jobs SET state = 'done', done_at = $1, last_error = 'superseded by a later job of the same item' \
+             WHERE kind = $2 AND target_id = $3 AND id < $4 AND state = 'pending' AND stage = 1 \
+             AND (lease_until IS NULL OR lease_until < $1)",
+        )
+        .bind(now)
+        .bind(kind)
+        .bind(target)
+        .bind(job_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn release_job(&self, job_id: i64, owner: &str, error: &str, retry_at: Millis) -> StoreResult<()> {
@@ -636,7 +667,9 @@ impl SqlStore for SqlxStore {
                COALESCE(MIN(CASE WHEN state = 'pending' THEN created_at END), $1), \
                COALESCE(SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END), 0), \
                COALESCE(SUM(CASE WHEN state = 'pending' AND priority = $2 THEN 1 ELSE 0 END), 0), \
-               COALESCE(SUM(CASE WHEN state = 'done' AND priority = $2 THEN 1 ELSE 0 END), 0) \
+               COALESCE(SUM(CASE WHEN state = 'done' AND priority = $2 THEN 1 ELSE 0 END), 0), \
+               COALESCE(SUM(CASE WHEN state = 'pending' AND stage = 1 THEN 1 ELSE 0 END), 0), \
+               COALESCE(MIN(CASE WHEN state = 'pending' AND stage = 1 THEN keywords_at END), $1) \
              FROM embedding_jobs",
         )
         .bind(now)
@@ -652,6 +685,8 @@ impl SqlStore for SqlxStore {
             pending_bulk: r.try_get(5)?,
             done_bulk: r.try_get(6)?,
             oldest_pending_ms: now - oldest,
+            awaiting_dense: r.try_get(7)?,
+            oldest_awaiting_dense_ms: now - r.try_get::<i64, _>(8)?,
         })
     }
 
