@@ -14,6 +14,7 @@ mod http_intake;
 mod index_contract;
 mod ingest_client;
 mod long_documents;
+mod outage;
 mod properties;
 mod query_api;
 mod remote_embedder;
