@@ -16,6 +16,7 @@ use firebreak_gateway::auth::Tokens;
 use firebreak_gateway::budget::{Allowance, BudgetLimits};
 use serde_json::{json, Value};
 use common::http::{call, metrics, wait_for_metric};
+use common::write_psi as psi;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const ALICE: &str = "alice-token-0123456789";
@@ -299,14 +300,6 @@ async fn an_alert_storm_embeds_each_text_once_and_releases_the_rest_when_it_ends
     wait_for_metric(&url, "firebreak_storm_released_total 5").await;
     wait_for_metric(&url, "firebreak_storm_mode 0").await;
     assert_eq!(pending().await, 6, "every occurrence has its job now");
-}
-
-/// Writes a PSI file. Real node pressure cannot be made on demand on a shared 2-core
-/// machine without disturbing every other test, so this file stands in for
-/// /proc/pressure/cpu: the one fake in this file, named as such.
-fn psi(path: &std::path::Path, some_avg10: f64) {
-    let text = format!("some avg10={some_avg10:.2} avg60=0.00 avg300=0.00 total=1\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n");
-    std::fs::write(path, text).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -267,10 +267,7 @@ async fn hung_embedder_then_back(database_url: Option<&str>) {
 async fn in_process_embedder_held_by_pressure(database_url: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
     let cpu = dir.path().join("cpu.pressure");
-    let psi = |avg10: f64| {
-        let text = format!("some avg10={avg10:.2} avg60=0.00 avg300=0.00 total=1\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n");
-        std::fs::write(&cpu, text).unwrap();
-    };
+    let psi = |avg10: f64| common::write_psi(&cpu, avg10);
     psi(90.0);
     let extra: Vec<String> = [
         "--model",

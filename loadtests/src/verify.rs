@@ -31,6 +31,42 @@ impl Reader {
         anyhow::bail!("{path}: rate limited twenty times")
     }
 
+    /// `POST /v1/search`.
+    pub async fn search(&self, body: &Value) -> anyhow::Result<Value> {
+        for _ in 0..20 {
+            let r = self.http.post(format!("{}/v1/search", self.url)).bearer_auth(&self.token).json(body).send().await?;
+            if r.status().as_u16() == 429 {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            return Ok(r.error_for_status()?.json().await?);
+        }
+        anyhow::bail!("/v1/search: rate limited twenty times")
+    }
+
+    /// Of `acknowledged` storm alerts, those a search in `mode` does not find: one search
+    /// per alertname and namespace (the storm's alerts of one pair share their text), for
+    /// its summary, filtered to the pair, its incidents compared by fingerprint.
+    pub async fn unfindable(&self, acknowledged: &BTreeSet<String>, mode: &str) -> anyhow::Result<BTreeSet<String>> {
+        let mut groups: std::collections::BTreeMap<(&str, &str), (String, Vec<&String>)> = Default::default();
+        for fp in acknowledged {
+            if let Some((name, ns, summary)) = crate::traffic::alerts::described(fp) {
+                groups.entry((name, ns)).or_insert_with(|| (summary, Vec::new())).1.push(fp);
+            }
+        }
+        let mut missing = BTreeSet::new();
+        for ((name, ns), (summary, fps)) in groups {
+            let k = fps.len().clamp(1, 50);
+            let v = self
+                .search(&serde_json::json!({"query": summary, "mode": mode, "k": k, "kinds": ["incident"], "filter": {"alertname": name, "namespace": ns}}))
+                .await?;
+            let found: BTreeSet<&str> = v["results"].as_array().into_iter().flatten().filter_map(|r| r["incident"]["fingerprint"].as_str()).collect();
+            // More than k alerts of one pair cannot all be listed; those are not judged.
+            missing.extend(fps.into_iter().take(k).filter(|fp| !found.contains(fp.as_str())).cloned());
+        }
+        Ok(missing)
+    }
+
     /// `/v1/status`.
     pub async fn status(&self) -> anyhow::Result<Value> {
         self.get("/v1/status").await

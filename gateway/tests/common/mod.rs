@@ -136,3 +136,12 @@ pub fn webhook(status: &str, alerts: &[(&str, &str, &str)]) -> (firebreak_gatewa
     .to_string();
     (serde_json::from_str(&raw).unwrap(), raw)
 }
+
+/// Writes a PSI file. Real node pressure cannot be made on demand on a shared 2-core
+/// machine without disturbing every other test, so this file stands in for
+/// /proc/pressure/cpu: a fake, named as such, used where a test makes the pressure
+/// guard act (tests/guards.rs, tests/outage.rs).
+pub fn write_psi(path: &std::path::Path, some_avg10: f64) {
+    let text = format!("some avg10={some_avg10:.2} avg60=0.00 avg300=0.00 total=1\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n");
+    std::fs::write(path, text).unwrap();
+}

@@ -2,7 +2,9 @@
 //! bulk ingest, start it again on the same data, and show that everything acknowledged
 //! before the kill is stored and embedded exactly once: every accepted alert is an
 //! incident, every document has one job done, and the index holds exactly one point per
-//! item (none missing, none twice).
+//! item (none missing, none twice). Every acknowledged alert is keyword-searchable soon
+//! after the restart, while its dense vectors may still be waiting (the keyword phase
+//! never waits on the embedder), and dense-searchable once the outbox drained.
 
 use std::time::Duration;
 
@@ -27,6 +29,43 @@ fn restart(launch: &crate::server::Launch) -> anyhow::Result<Server> {
         std::thread::sleep(Duration::from_millis(500));
     }
     Err(last.unwrap_or_else(|| anyhow::anyhow!("no restart")))
+}
+
+/// When every acknowledged alert was found by a keyword search.
+struct KeywordCheck {
+    missing: usize,
+    /// Seconds since the start of the drill.
+    at_s: f64,
+    /// Seconds spent waiting for it after the storm ended.
+    waited_s: f64,
+    /// Jobs still waiting for their dense phase at that moment.
+    awaiting_dense: i64,
+}
+
+/// Searches (keyword mode) for every acknowledged alert until all are found, for at most
+/// 10 s once storm mode has released what it held (storm mode stores a repeated text's
+/// occurrences without indexing them until the storm ends: the earlier occurrence of the
+/// same text is what a search finds meanwhile). The keyword phase of what the restart
+/// found in the outbox takes well under that.
+async fn keyword_searchable(reader: &Reader, acknowledged: &std::collections::BTreeSet<String>, started: Instant) -> anyhow::Result<KeywordCheck> {
+    let storm_over = Instant::now() + Duration::from_secs(180);
+    while Instant::now() < storm_over {
+        let st = reader.status().await?;
+        if st["storm"]["on"] == false && st["storm"]["release_pending"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let from = Instant::now();
+    loop {
+        let awaiting_dense = reader.status().await?["outbox"]["awaiting_dense"].as_i64().unwrap_or(-1);
+        let missing = reader.unfindable(acknowledged, "keyword").await?.len();
+        if missing == 0 || from.elapsed() > Duration::from_secs(10) {
+            let at_s = started.elapsed().as_secs_f64();
+            return Ok(KeywordCheck { missing, at_s, waited_s: from.elapsed().as_secs_f64(), awaiting_dense });
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 pub async fn run(o: &Options) -> anyhow::Result<Run> {
@@ -54,9 +93,12 @@ pub async fn run(o: &Options) -> anyhow::Result<Run> {
     tracing::info!(after_s = back_at - killed_at, "gateway back on the same data");
 
     let storm = storm.await?;
-    let ingest = ingest.await??;
     let reader = Reader::new(&server.url, &tokens.monitor);
+    // The storm is over; the bulk ingest (and the dense phase behind it) still runs.
+    let keywords = keyword_searchable(&reader, &storm.acknowledged, started).await?;
+    let ingest = ingest.await??;
     let held = Holdings::read(&reader, started, o.drain_timeout).await?;
+    let dense_missing = reader.unfindable(&storm.acknowledged, "dense").await?;
     let samples = sampling.finish().await?;
     server.stop()?;
 
@@ -73,6 +115,23 @@ pub async fn run(o: &Options) -> anyhow::Result<Run> {
             format!("{} documents sent ({} new, {} already there after the kill), {} document jobs done", bulk_documents, c.sent, c.unchanged, held.done_bulk),
         ),
         Invariant::check("outbox drained", held.drained_at.is_some(), format!("{:?} s", held.drained_at)),
+        Invariant::check(
+            "every acknowledged alert keyword-searchable after the restart",
+            keywords.missing == 0,
+            format!(
+                "{} of {} missing {:.1} s after the storm ended ({:.1} s after the restart), {} jobs still awaiting their dense vectors then",
+                keywords.missing,
+                storm.acknowledged.len(),
+                keywords.waited_s,
+                keywords.at_s - back_at,
+                keywords.awaiting_dense
+            ),
+        ),
+        Invariant::check(
+            "every acknowledged alert dense-searchable once drained",
+            dense_missing.is_empty(),
+            format!("{} of {} missing: {:?}", dense_missing.len(), storm.acknowledged.len(), dense_missing.iter().take(5).collect::<Vec<_>>()),
+        ),
     ];
     invariants.extend(held.invariants(&storm.acknowledged, bulk_documents));
     let figures = json!({
@@ -81,6 +140,8 @@ pub async fn run(o: &Options) -> anyhow::Result<Run> {
         "killed_at_s": killed_at,
         "back_at_s": back_at,
         "drained_at_s": held.drained_at,
+        "keyword_searchable_at_s": keywords.at_s,
+        "awaiting_dense_then": keywords.awaiting_dense,
         "alerts": storm,
         "ingest": ingest,
         "final_status": held.status,

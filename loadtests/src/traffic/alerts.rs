@@ -63,6 +63,15 @@ const NAMES: &[(&str, &str)] = &[
 ];
 const NAMESPACES: &[&str] = &["mail", "photos", "monitoring", "databases", "ingress", "firebreak-lab"];
 
+/// The alertname, namespace and summary of the storm's alert with fingerprint `fp`: what
+/// a search for it is made of.
+pub fn described(fp: &str) -> Option<(&'static str, &'static str, String)> {
+    let i = usize::from_str_radix(fp, 16).ok()?;
+    let (name, summary) = NAMES[i % NAMES.len()];
+    let ns = NAMESPACES[(i / NAMES.len()) % NAMESPACES.len()];
+    Some((name, ns, format!("{summary} ({ns})")))
+}
+
 /// Alert number `i` of the storm: its identity never changes, so a resend is a repeat.
 fn alert(i: usize, storm_start: &str) -> Value {
     let (name, summary) = NAMES[i % NAMES.len()];
