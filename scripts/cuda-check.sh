@@ -4,9 +4,6 @@
 # in its own profile (target/cuda/), and runs it against the stub: it must say it falls
 # back to the CPU, run the CPU path and match the fixture. CI runs it.
 # Usage: scripts/cuda-check.sh [extra nextest args]
-#        scripts/cuda-check.sh --build-only   (the build alone: CI starts it early, in the
-#                                             background at low priority, beside steps that
-#                                             leave a core idle)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -21,7 +18,6 @@ trap 'rm -f "$env_file"' EXIT
 started=$(date +%s)
 cargo build --profile cuda -p firebreak-embedder --features cuda
 echo "cuda-check: CUDA build in $(( $(date +%s) - started ))s" >&2
-[ "${1:-}" = "--build-only" ] && exit 0
 # The driver stub and the toolkit's libraries stand in for a GPU node's.
 export LD_LIBRARY_PATH="$FIREBREAK_CUDA_LIBS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 ldd target/cuda/firebreak-embedder | grep -E 'libcuda|libcublas|libcudart' >&2
