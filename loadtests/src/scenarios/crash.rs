@@ -43,10 +43,11 @@ struct KeywordCheck {
 }
 
 /// Searches (keyword mode) for every acknowledged alert until all are found, for at most
-/// 10 s once storm mode has released what it held (storm mode stores a repeated text's
+/// 30 s once storm mode has released what it held (storm mode stores a repeated text's
 /// occurrences without indexing them until the storm ends: the earlier occurrence of the
-/// same text is what a search finds meanwhile). The keyword phase of what the restart
-/// found in the outbox takes well under that.
+/// same text is what a search finds meanwhile). The keyword phase of what the release
+/// queues at once (hundreds of held occurrences, beside the bulk's) takes seconds; 30 s
+/// leaves room for a loaded 2-core machine.
 async fn keyword_searchable(reader: &Reader, acknowledged: &std::collections::BTreeSet<String>, started: Instant) -> anyhow::Result<KeywordCheck> {
     let storm_over = Instant::now() + Duration::from_secs(180);
     while Instant::now() < storm_over {
@@ -60,7 +61,7 @@ async fn keyword_searchable(reader: &Reader, acknowledged: &std::collections::BT
     loop {
         let awaiting_dense = reader.status().await?["outbox"]["awaiting_dense"].as_i64().unwrap_or(-1);
         let missing = reader.unfindable(acknowledged, "keyword").await?.len();
-        if missing == 0 || from.elapsed() > Duration::from_secs(10) {
+        if missing == 0 || from.elapsed() > Duration::from_secs(30) {
             let at_s = started.elapsed().as_secs_f64();
             return Ok(KeywordCheck { missing, at_s, waited_s: from.elapsed().as_secs_f64(), awaiting_dense });
         }
