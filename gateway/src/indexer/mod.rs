@@ -304,6 +304,13 @@ impl Indexer {
     /// The keyword phase: the item's points with their keywords, and the dense vectors the
     /// cache already has. Never calls the embedder.
     async fn keyword_phase(&self, job: &Job) -> Result<KeywordPhase, JobError> {
+        // Chunking and index writes are CPU: a bulk ingest's keyword phase waits while node
+        // pressure holds bulk work back (deferred, counted in jobs_deferred), as its
+        // embedding would. Alerts' keyword phases never wait: they are what an outage needs.
+        let class = Class::from_job_priority(job.priority);
+        if class == Class::Bulk {
+            self.scheduler.pressure_check(class)?;
+        }
         let Some(p) = self.prepare(job).await? else { return Ok(KeywordPhase::Complete) };
         let vectors = self.cached(&p.texts).await?;
         let complete = vectors.iter().all(Option::is_some);

@@ -138,9 +138,7 @@ impl Scheduler {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        if let Some(reason) = self.pressure.holds_back(class) {
-            return Err(EmbedFailure::Paused { reason, retry_after: PRESSURE_WAIT });
-        }
+        self.pressure_check(class)?;
         self.budget.spend(source, texts.len())?;
         // Tokens are known only afterwards; remote embedders may not say: ~4 bytes a token.
         let estimate: usize = texts.iter().map(|t| t.len().div_ceil(4)).sum();
@@ -153,6 +151,16 @@ impl Scheduler {
         let counted: Option<usize> = vectors.iter().map(|v| v.tokens).sum();
         self.budget.charge_tokens(source, counted.unwrap_or(estimate));
         Ok(vectors)
+    }
+
+    /// Whether node pressure holds back work of `class` now (`Paused` if so). Embedding asks
+    /// it first; so does the outbox worker's keyword phase for bulk items, whose chunking
+    /// and index writes are CPU too.
+    pub fn pressure_check(&self, class: Class) -> Result<(), EmbedFailure> {
+        match self.pressure.holds_back(class) {
+            Some(reason) => Err(EmbedFailure::Paused { reason, retry_after: PRESSURE_WAIT }),
+            None => Ok(()),
+        }
     }
 
     /// The budget this scheduler spends (intake asks it before accepting bulk work).
