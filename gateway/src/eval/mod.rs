@@ -44,10 +44,16 @@ pub struct EvalOptions {
 /// What a run measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct EvalReport {
+    /// The set's name: its file's, without `.json` (the gate table's `set` column).
+    pub set: String,
     pub past: usize,
     pub queries: usize,
     /// Per mode ("hybrid", "dense", "keyword").
     pub figures: BTreeMap<String, Figures>,
+    /// The same figures over the queries whose expected incident fired under the query's
+    /// own alertname (`same`) and under another one (`cross`): a ranking can win one kind
+    /// and lose the other.
+    pub by_alertname: BTreeMap<String, BTreeMap<String, Figures>>,
     /// Per query, per mode.
     pub outcomes: Vec<QueryOutcome>,
     /// Seconds from the first webhook until the outbox was empty.
@@ -58,6 +64,8 @@ pub struct EvalReport {
 pub struct QueryOutcome {
     pub expect: String,
     pub alertname: String,
+    /// Whether the expected incident fired under the query's alertname.
+    pub same_alertname: bool,
     pub modes: BTreeMap<String, Outcome>,
 }
 
@@ -83,6 +91,18 @@ fn started(n: usize, total: usize) -> chrono::DateTime<chrono::Utc> {
 
 fn webhook(status: &str, alert: Value) -> Value {
     json!({"version": "4", "groupKey": "{}:{firebreak-eval}", "status": status, "receiver": "firebreak-eval", "alerts": [alert]})
+}
+
+/// Per mode, the figures of the outcomes `keep` selects.
+fn figures(outcomes: &[QueryOutcome], keep: impl Fn(&QueryOutcome) -> bool) -> BTreeMap<String, Figures> {
+    MODES
+        .iter()
+        .map(|m| {
+            let name = mode_name(*m);
+            let per: Vec<Outcome> = outcomes.iter().filter(|q| keep(q)).map(|q| q.modes[name].clone()).collect();
+            (name.to_owned(), Figures::of(&per))
+        })
+        .collect()
 }
 
 /// Loads the set's history into the gateway, then searches for every query in every mode.
@@ -111,17 +131,24 @@ pub async fn run(client: &Client, set: &EvalSet, o: &EvalOptions) -> anyhow::Res
             modes.insert(mode_name(mode).to_owned(), Outcome { rank, first, degraded: r["degraded"].as_bool().unwrap_or(false) });
         }
         let alertname = q.labels.get("alertname").cloned().unwrap_or_default();
-        outcomes.push(QueryOutcome { expect: q.expect.clone(), alertname, modes });
+        let same_alertname = set.past.iter().any(|p| p.key == q.expect && p.labels.get("alertname") == Some(&alertname));
+        outcomes.push(QueryOutcome { expect: q.expect.clone(), alertname, same_alertname, modes });
     }
-    let figures = MODES
-        .iter()
-        .map(|m| {
-            let name = mode_name(*m);
-            let per: Vec<Outcome> = outcomes.iter().map(|q| q.modes[name].clone()).collect();
-            (name.to_owned(), Figures::of(&per))
-        })
-        .collect();
-    Ok(EvalReport { past: set.past.len(), queries: set.queries.len(), figures, outcomes, load_seconds })
+    let mut by_alertname = BTreeMap::new();
+    for (name, same) in [("same", true), ("cross", false)] {
+        if outcomes.iter().any(|q| q.same_alertname == same) {
+            by_alertname.insert(name.to_owned(), figures(&outcomes, |q| q.same_alertname == same));
+        }
+    }
+    Ok(EvalReport {
+        set: set.name.clone(),
+        past: set.past.len(),
+        queries: set.queries.len(),
+        figures: figures(&outcomes, |_| true),
+        by_alertname,
+        outcomes,
+        load_seconds,
+    })
 }
 
 /// Past incidents in: firing, the note, resolved. Returns key → incident id.
@@ -207,21 +234,35 @@ async fn drain(client: &Client, limit: Duration) -> anyhow::Result<()> {
 impl EvalReport {
     /// The summary table, and with `verbose` one line per query.
     pub fn render(&self, verbose: bool) -> String {
-        let mut out = format!("{} past incidents, {} queries (loaded and embedded in {:.1} s)\n", self.past, self.queries, self.load_seconds);
-        out.push_str("mode      top-1  top-3  MRR\n");
+        let mut out = format!(
+            "set {}: {} past incidents, {} queries (loaded and embedded in {:.1} s)\n",
+            self.set, self.past, self.queries, self.load_seconds
+        );
+        let split = self.by_alertname.len() > 1;
+        out.push_str(if split { "mode      top-1  top-3  MRR    | same alertname: top-1  top-3 | another: top-1  top-3\n" } else { "mode      top-1  top-3  MRR\n" });
         for m in MODES {
             let f = &self.figures[mode_name(m)];
-            out.push_str(&format!("{:<8}  {:.3}  {:.3}  {:.3}\n", mode_name(m), f.top1, f.top3, f.mrr));
+            out.push_str(&format!("{:<8}  {:.3}  {:.3}  {:.3}", mode_name(m), f.top1, f.top3, f.mrr));
+            if split {
+                let (s, c) = (&self.by_alertname["same"][mode_name(m)], &self.by_alertname["cross"][mode_name(m)]);
+                out.push_str(&format!("  |                 {:.3}  {:.3} |          {:.3}  {:.3}", s.top1, s.top3, c.top1, c.top3));
+            }
+            out.push('\n');
+        }
+        if split {
+            let n = |same| self.outcomes.iter().filter(|q| q.same_alertname == same).count();
+            out.push_str(&format!("({} queries expect an incident of their own alertname, {} one of another)\n", n(true), n(false)));
         }
         if verbose {
-            out.push_str("\nquery  expected                                          hybrid  dense  keyword  hybrid's first when wrong\n");
+            out.push_str("\nquery  expected                                          alert  hybrid  dense  keyword  hybrid's first when wrong\n");
             for (n, q) in self.outcomes.iter().enumerate() {
+                let alert = if q.same_alertname { "same" } else { "other" };
                 let r = |m: &str| q.modes[m].rank.map_or("-".to_owned(), |r| r.to_string());
                 let wrong = match &q.modes["hybrid"] {
                     o if o.rank == Some(1) => String::new(),
                     o => o.first.clone().unwrap_or_else(|| "(nothing)".into()),
                 };
-                out.push_str(&format!("{n:>5}  {:<48}  {:>6}  {:>5}  {:>7}  {wrong}\n", q.expect, r("hybrid"), r("dense"), r("keyword")));
+                out.push_str(&format!("{n:>5}  {:<48}  {alert:>5}  {:>6}  {:>5}  {:>7}  {wrong}\n", q.expect, r("hybrid"), r("dense"), r("keyword")));
             }
         }
         out

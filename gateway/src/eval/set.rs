@@ -33,6 +33,9 @@ pub struct EvalQuery {
 /// A whole set.
 #[derive(Debug, Clone, Deserialize)]
 pub struct EvalSet {
+    /// Its file's name without `.json`: how reports and the gate table name it.
+    #[serde(skip)]
+    pub name: String,
     pub past: Vec<PastIncident>,
     pub queries: Vec<EvalQuery>,
 }
@@ -41,7 +44,8 @@ impl EvalSet {
     /// Reads and checks a set: keys unique, every `expect` a key, every alert named.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let set: EvalSet = serde_json::from_str(&text).with_context(|| format!("{} is not an evaluation set", path.display()))?;
+        let mut set: EvalSet = serde_json::from_str(&text).with_context(|| format!("{} is not an evaluation set", path.display()))?;
+        set.name = path.file_name().map(|n| n.to_string_lossy().trim_end_matches(".json").to_owned()).unwrap_or_default();
         set.check().with_context(|| format!("in {}", path.display()))?;
         Ok(set)
     }

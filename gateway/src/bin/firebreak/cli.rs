@@ -56,11 +56,14 @@ pub enum Command {
 #[derive(Args)]
 pub struct EvalArgs {
     /// The set: `{"past": [{key, labels, annotations, resolution}], "queries": [{expect, labels, annotations}]}`.
-    #[arg(long, value_name = "FILE")]
-    pub set: PathBuf,
+    /// Repeat for several sets: each is measured (and gated) on its own, in a fresh
+    /// embedded gateway of its own.
+    #[arg(long, value_name = "FILE", required = true)]
+    pub set: Vec<PathBuf>,
     /// A running gateway to measure (it should be fresh: the set is added to what it
-    /// holds). Unset: a fresh embedded gateway in a temporary directory, configured by
-    /// the serve flags below, with rate limits and embedding budgets off.
+    /// holds, so only one `--set` goes with it). Unset: a fresh embedded gateway per set
+    /// in a temporary directory, configured by the serve flags below, with rate limits
+    /// and embedding budgets off.
     #[arg(long, env = "FIREBREAK_URL")]
     pub url: Option<String>,
     /// Bearer token for --url, with the scopes alerts:write, notes:write and search:read.
@@ -76,7 +79,8 @@ pub struct EvalArgs {
     /// "## Regression gate" table (docs/retrieval.md).
     #[arg(long, value_name = "MARKDOWN")]
     pub gate: Option<PathBuf>,
-    /// Also write the whole report, every query's ranks included, as JSON.
+    /// Also write the whole report, every query's ranks included, as JSON (an array with
+    /// one report per set).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
     /// Longest wait for the set's embeddings after loading, in seconds.

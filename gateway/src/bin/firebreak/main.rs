@@ -77,46 +77,43 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
     Ok(if summary.finished() { ExitCode::SUCCESS } else { ExitCode::from(3) })
 }
 
-/// Measures retrieval on a set, against `--url` or a fresh embedded gateway.
+/// Measures retrieval on each set, against `--url` or a fresh embedded gateway per set,
+/// and gates every set's figures.
 async fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     use firebreak_gateway::eval;
-    let set = eval::EvalSet::load(&args.set)?;
-    let opts = eval::EvalOptions { k: args.results.max(1), drain_timeout: Duration::from_secs(args.drain_timeout_secs) };
-    let report = match &args.url {
-        Some(url) => eval::run(&eval::Client::new(url, args.token.clone())?, &set, &opts).await?,
-        None => {
-            // A private gateway: nobody else calls it, so its rate limits and budgets
-            // would only slow the measurement down.
-            let dir = tempfile::tempdir()?;
-            let mut cfg = args.serve.config()?;
-            cfg.data_dir = dir.path().to_path_buf();
-            cfg.database_url = None;
-            cfg.api.rates = firebreak_gateway::api::RateLimits { alerts: None, ingest: None, query: None, notes: None, embeddings: None };
-            cfg.budget = firebreak_gateway::budget::BudgetLimits::unlimited();
-            cfg.tokens = Default::default();
-            let gateway = Gateway::start(cfg).await?;
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-            let url = format!("http://{}", listener.local_addr()?);
-            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            let limits = ConnLimits { header_read_timeout: Duration::from_secs(5), grace: Duration::from_secs(1) };
-            let server = tokio::spawn(serve::serve(listener, gateway.router(), limits, async move {
-                let _ = stopped.await;
-            }));
-            let report = eval::run(&eval::Client::new(&url, None)?, &set, &opts).await;
-            let _ = stop.send(());
-            let _ = server.await;
-            gateway.shutdown(Duration::from_secs(1)).await;
-            report?
-        }
-    };
-    print!("{}", report.render(args.verbose));
-    if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_vec_pretty(&report)?).with_context(|| format!("writing {}", path.display()))?;
+    let sets = args.set.iter().map(|p| eval::EvalSet::load(p)).collect::<anyhow::Result<Vec<_>>>()?;
+    let mut names: Vec<&str> = sets.iter().map(|s| s.name.as_str()).collect();
+    names.sort();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        anyhow::bail!("two sets are named {:?}: reports and the gate tell sets apart by file name", w[0]);
     }
-    if let Some(path) = &args.gate {
-        let doc = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let floors = eval::gate::floors(&doc).with_context(|| format!("in {}", path.display()))?;
-        let worse = eval::gate::regressions(&report.figures, &floors);
+    if args.url.is_some() && sets.len() > 1 {
+        anyhow::bail!("--url measures one set: a second would be ranked among the first one's incidents");
+    }
+    // Read before the runs: a gate file that cannot be read should not cost a measurement.
+    let floors = match &args.gate {
+        Some(path) => {
+            let doc = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            Some((path, eval::gate::floors(&doc).with_context(|| format!("in {}", path.display()))?))
+        }
+        None => None,
+    };
+    let opts = eval::EvalOptions { k: args.results.max(1), drain_timeout: Duration::from_secs(args.drain_timeout_secs) };
+    let mut reports = Vec::with_capacity(sets.len());
+    for set in &sets {
+        let report = match &args.url {
+            Some(url) => eval::run(&eval::Client::new(url, args.token.clone())?, set, &opts).await?,
+            None => eval_embedded(&args.serve, set, &opts).await?,
+        };
+        print!("{}", report.render(args.verbose));
+        println!();
+        reports.push(report);
+    }
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&reports)?).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some((path, floors)) = floors {
+        let worse: Vec<String> = reports.iter().flat_map(|r| eval::gate::regressions(&r.set, &r.figures, &floors)).collect();
         if !worse.is_empty() {
             eprintln!("firebreak eval: REGRESSION against {}:", path.display());
             for w in &worse {
@@ -124,9 +121,39 @@ async fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
             }
             return Ok(ExitCode::from(1));
         }
-        eprintln!("firebreak eval: no figure below those recorded in {}", path.display());
+        eprintln!("firebreak eval: no figure of {} below those recorded in {}", names.join(", "), path.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One set against a private gateway in a temporary directory: nobody else calls it, so
+/// its rate limits and budgets would only slow the measurement down.
+async fn eval_embedded(
+    serve_args: &ServeArgs,
+    set: &firebreak_gateway::eval::EvalSet,
+    opts: &firebreak_gateway::eval::EvalOptions,
+) -> anyhow::Result<firebreak_gateway::eval::EvalReport> {
+    use firebreak_gateway::eval;
+    let dir = tempfile::tempdir()?;
+    let mut cfg = serve_args.config()?;
+    cfg.data_dir = dir.path().to_path_buf();
+    cfg.database_url = None;
+    cfg.api.rates = firebreak_gateway::api::RateLimits { alerts: None, ingest: None, query: None, notes: None, embeddings: None };
+    cfg.budget = firebreak_gateway::budget::BudgetLimits::unlimited();
+    cfg.tokens = Default::default();
+    let gateway = Gateway::start(cfg).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let limits = ConnLimits { header_read_timeout: Duration::from_secs(5), grace: Duration::from_secs(1) };
+    let server = tokio::spawn(serve::serve(listener, gateway.router(), limits, async move {
+        let _ = stopped.await;
+    }));
+    let report = eval::run(&eval::Client::new(&url, None)?, set, opts).await;
+    let _ = stop.send(());
+    let _ = server.await;
+    gateway.shutdown(Duration::from_secs(1)).await;
+    report
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
