@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Retrieval quality (docs/retrieval.md): loads the dev set of past incidents into a fresh
+# Retrieval quality (docs/retrieval.md): loads each dev set of past incidents into a fresh
 # embedded gateway with the real model, searches for each new alert, prints top-1, top-3
 # and MRR per mode, and fails when a figure is below the one recorded in
 # docs/retrieval.md's "Regression gate" table. CI runs it as is.
@@ -14,4 +14,7 @@ fixtures=${FIREBREAK_FIXTURES:-$root/../shared/fixtures}
 # selection, and a single package's selection differs from the test build's (plotters in
 # loadtests turns on simd-adler32's features), which rebuilt most dependencies (14 min).
 cargo build --quiet --release --workspace --bins
-target/release/firebreak eval --set "$fixtures/incident-dev-set.json" --gate docs/retrieval.md --verbose "$@"
+# Two sets, each gated on its own rows: the same-alertname one (many causes under one
+# alertname) and the cross-alertname one (the same cause under another alertname).
+target/release/firebreak eval --set "$fixtures/incident-dev-set.json" --set "$fixtures/incident-cross-dev-set.json" \
+  --gate docs/retrieval.md --verbose "$@"
