@@ -120,7 +120,8 @@ impl Default for BreakerSettings {
     /// measured latency scales the threshold with the batch: 15 s is a ceiling no healthy
     /// batch reaches. Half a second is the floor: the threshold for a tiny batch, and for
     /// every batch until a few were measured, so an embedder that hangs from the start is
-    /// found within seconds. An index call takes milliseconds; 1 s is a slow disk, 5 s a
+    /// found within seconds (a first batch that is only slow finishes, and its fault is
+    /// withdrawn: crate::breaker). An index call takes milliseconds; 1 s is a slow disk, 5 s a
     /// stuck one or a partitioned server.
     fn default() -> Self {
         let c = BreakerConfig::new(None, Duration::ZERO);

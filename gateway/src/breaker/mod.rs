@@ -7,6 +7,9 @@
 //! embedder whose calls end only at their timeout would otherwise take minutes of stuck
 //! calls to be noticed. The threshold follows the dependency's measured latency
 //! ([`latency`]: p99 × 4 per unit of cost, between a floor and the operator's flag).
+//! Until calls were measured it is the floor, and a call counted there that then
+//! succeeds under the ceiling has its fault withdrawn: it was the first of its kind on a
+//! slow node, not a hung dependency.
 //!
 //! While open, calls are refused at once (no timeouts piling up on a dead dependency).
 //! After a pause (`--breaker-open-ms`, doubling on each failed probe to
@@ -204,6 +207,8 @@ impl Breaker {
     ) -> Result<Result<T, E>, Open> {
         let mut ticket = self.admit()?;
         let started = Instant::now();
+        let unmeasured = self.p99().is_none();
+        let mut crossed = false;
         let result = match self.slow_after(cost) {
             None => call.await,
             Some(threshold) => {
@@ -215,6 +220,7 @@ impl Breaker {
                         self.metrics.slow.get_or_create(&DependencyLabel { dependency: self.dependency }).inc();
                         tracing::warn!(dependency = self.dependency, ?threshold, probe = ticket.probe, "call still running past the slow-call threshold: counted as a fault");
                         ticket.settle(true);
+                        crossed = true;
                         call.await
                     }
                 }
@@ -223,7 +229,11 @@ impl Breaker {
         let fault = matches!(&result, Err(e) if is_fault(e));
         ticket.settle(fault);
         if result.is_ok() {
-            self.lock().latency.record(started.elapsed(), cost);
+            let took = started.elapsed();
+            if crossed && unmeasured && self.cfg.slow_call.is_some_and(|ceiling| took < ceiling) {
+                self.withdraw(took);
+            }
+            self.lock().latency.record(took, cost);
         }
         Ok(result)
     }
@@ -288,6 +298,19 @@ impl Breaker {
         }
     }
 
+    /// Takes back the fault a call was counted when it crossed the floor before anything
+    /// was measured, now that it succeeded under the ceiling: nothing said yet what
+    /// normal is, and on a slow node the first batches are all slower than the floor
+    /// (five of them would open the breaker on a healthy embedder and send the searches
+    /// of its first minute keyword-only). A hung call never gets here and stays counted.
+    fn withdraw(&self, took: Duration) {
+        let mut g = self.lock();
+        if let Phase::Closed { faults } = g.phase {
+            g.phase = Phase::Closed { faults: faults.saturating_sub(1) };
+            tracing::info!(dependency = self.dependency, ?took, "slow call succeeded before latency was measured: its fault withdrawn");
+        }
+    }
+
     /// Publishes a new state: gauge, transition counter, open clock.
     fn enter(&self, s: State) {
         let previous = self.state.swap(s as u8, Ordering::Relaxed);
@@ -348,6 +371,22 @@ mod tests {
             assert_eq!(r.unwrap().unwrap(), 7, "a slow result is still used");
         }
         assert_eq!(b.state(), State::Open, "two slow calls in a row open it");
+    }
+
+    #[tokio::test]
+    async fn unmeasured_slow_calls_that_succeed_under_the_ceiling_are_withdrawn_hung_ones_are_not() {
+        // Floor 20 ms, ceiling 1 s: a slow node's first batches take 30 ms.
+        let b = breaker(Some(Duration::from_secs(1)));
+        let not_fault = |_: &&str| false;
+        for _ in 0..3 {
+            let r = b.call(async { tokio::time::sleep(Duration::from_millis(30)).await; Ok::<_, &str>(()) }, not_fault).await;
+            assert!(r.unwrap().is_ok());
+        }
+        assert_eq!(b.state(), State::Closed, "three slow successes before anything was measured are not an outage");
+        let hung = || tokio::time::timeout(Duration::from_millis(100), b.call(std::future::pending::<Result<(), &str>>(), not_fault));
+        let (x, y) = tokio::join!(hung(), hung());
+        assert!(x.is_err() && y.is_err());
+        assert_eq!(b.state(), State::Open, "calls that never end still count when they cross the floor");
     }
 
     #[tokio::test]
