@@ -123,12 +123,13 @@ pub async fn run(client: &Client, set: &EvalSet, o: &EvalOptions) -> anyhow::Res
         let mut modes = BTreeMap::new();
         for mode in MODES {
             let body = json!({"alert": alert, "k": o.k, "mode": mode, "kinds": ["incident"]});
-            let r = client.call(Method::POST, "/v1/search", Some(&body)).await?;
+            let r = search(client, &body, mode).await?;
             let results = r["results"].as_array().cloned().unwrap_or_default();
             let keys: Vec<Option<&str>> = results.iter().map(|h| h["id"].as_i64().and_then(|id| by_id.get(&id).copied())).collect();
             let rank = keys.iter().position(|k| *k == Some(q.expect.as_str())).map(|p| p + 1);
             let first = keys.first().copied().flatten().map(str::to_owned);
-            modes.insert(mode_name(mode).to_owned(), Outcome { rank, first, degraded: r["degraded"].as_bool().unwrap_or(false) });
+            let degraded = r["degraded"].as_bool().unwrap_or(false).then(|| r["degraded_reason"].as_str().unwrap_or("").to_owned());
+            modes.insert(mode_name(mode).to_owned(), Outcome { rank, first, degraded });
         }
         let alertname = q.labels.get("alertname").cloned().unwrap_or_default();
         let same_alertname = set.past.iter().any(|p| p.key == q.expect && p.labels.get("alertname") == Some(&alertname));
@@ -149,6 +150,29 @@ pub async fn run(client: &Client, set: &EvalSet, o: &EvalOptions) -> anyhow::Res
         outcomes,
         load_seconds,
     })
+}
+
+/// Tries a search taking a query embedding this many times before giving up.
+const EMBED_TRIES: u32 = 5;
+
+/// One search. A dense or hybrid search answered keyword-only (the query's embedding
+/// timed out behind the indexer's last jobs, say) is retried after a pause, and one that
+/// stays so fails the run: its figures would be the keyword mode's under another name.
+async fn search(client: &Client, body: &Value, mode: Mode) -> anyhow::Result<Value> {
+    let mut tries = 0;
+    loop {
+        let r = client.call(Method::POST, "/v1/search", Some(body)).await?;
+        tries += 1;
+        if mode == Mode::Keyword || r["mode"].as_str() == Some(mode_name(mode)) {
+            return Ok(r);
+        }
+        let reason = r["degraded_reason"].as_str().unwrap_or("no reason given").to_owned();
+        if tries >= EMBED_TRIES {
+            bail!("a {} search was answered {} {tries} times ({reason}): its figures would not be the {}'s", mode_name(mode), r["mode"], mode_name(mode));
+        }
+        tracing::warn!(mode = mode_name(mode), %reason, "search answered without its embedding: retrying");
+        tokio::time::sleep(Duration::from_secs(1 << tries)).await;
+    }
 }
 
 /// Past incidents in: firing, the note, resolved. Returns key → incident id.

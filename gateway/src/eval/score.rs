@@ -11,7 +11,9 @@ pub struct Outcome {
     pub rank: Option<usize>,
     /// The set's key of the first result, for the per-query table.
     pub first: Option<String>,
-    pub degraded: bool,
+    /// Why the gateway answered in keyword mode or without the store, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub degraded: Option<String>,
 }
 
 /// The summary of one mode.
@@ -37,7 +39,7 @@ mod tests {
 
     #[test]
     fn missing_counts_as_zero() {
-        let o = |rank| Outcome { rank, first: None, degraded: false };
+        let o = |rank| Outcome { rank, first: None, degraded: None };
         let f = Figures::of(&[o(Some(1)), o(Some(2)), o(Some(4)), o(None)]);
         assert_eq!(f.top1, 0.25);
         assert_eq!(f.top3, 0.5);
