@@ -219,7 +219,9 @@ async fn dense_once_drained(s: &Server) {
         assert_eq!((v["degraded"].as_bool(), v["keyword_only"].as_u64()), (Some(false), Some(0)), "{v}");
     }
     let ix = status(s).await["dependencies"]["index"].clone();
-    // One text chunk per incident (short alerts) plus its cause point: nothing twice.
+    // One text chunk per incident (short alerts) plus its cause point (no notes here):
+    // nothing twice.
+    assert_eq!(ix["notes_points"], 0, "{ix}");
     assert_eq!(ix["points"].as_u64().unwrap(), ALERTS as u64 + ix["cause_points"].as_u64().unwrap(), "{ix}");
     assert!(ix["cause_points"].as_u64().unwrap() <= ALERTS as u64, "{ix}");
 }

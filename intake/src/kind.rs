@@ -32,14 +32,15 @@ impl JobKind {
 }
 
 /// Which part of an item a point indexes. Every item has its text (one point per chunk);
-/// an incident also has its cause (the description beyond its rule's template, and its
-/// notes), a second point that alert queries rank by.
+/// an incident also has its cause (the description beyond its rule's template) and, once
+/// someone wrote down what fixed it, its notes: a point each, that alert queries rank by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Field {
     #[default]
     Text,
     Cause,
+    Notes,
 }
 
 impl Field {
@@ -47,6 +48,7 @@ impl Field {
         match self {
             Field::Text => "text",
             Field::Cause => "cause",
+            Field::Notes => "notes",
         }
     }
 

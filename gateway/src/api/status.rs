@@ -23,18 +23,22 @@ pub async fn status(State(state): State<ApiState>) -> Json<Value> {
         Ok(Err(e)) => (json!({"state": "down", "error": e.to_string()}), Value::Null),
         Err(_) => (json!({"state": "down", "error": "no answer within 2 s"}), Value::Null),
     };
-    // Every point, and the incidents' cause points among them (docs/retrieval.md): the
-    // rest are text chunks, one or more per item.
+    // Every point, and the incidents' cause and notes points among them
+    // (docs/retrieval.md): the rest are text chunks, one or more per item.
     let causes = IndexFilter { fields: vec![Field::Cause], ..Default::default() };
+    let notes = IndexFilter { fields: vec![Field::Notes], ..Default::default() };
     let all = IndexFilter::default();
     let counts = async {
-        let (n, c, k) = tokio::join!(state.index.count(&all), state.index.count(&causes), state.index.count_keyword_only());
-        Ok::<_, crate::index::IndexError>((n?, c?, k?))
+        let (n, c, t, k) =
+            tokio::join!(state.index.count(&all), state.index.count(&causes), state.index.count(&notes), state.index.count_keyword_only());
+        Ok::<_, crate::index::IndexError>((n?, c?, t?, k?))
     };
     let index = match tokio::time::timeout(CHECK, counts).await {
         // keyword_only_points: written by the keyword phase, waiting for their dense
         // vector (found by keyword search, not yet by dense search).
-        Ok(Ok((n, c, k))) => json!({"state": "up", "backend": state.index.backend(), "points": n, "cause_points": c, "keyword_only_points": k}),
+        Ok(Ok((n, c, t, k))) => {
+            json!({"state": "up", "backend": state.index.backend(), "points": n, "cause_points": c, "notes_points": t, "keyword_only_points": k})
+        }
         Ok(Err(e)) => json!({"state": "down", "backend": state.index.backend(), "error": e.to_string()}),
         Err(_) => json!({"state": "down", "backend": state.index.backend(), "error": "no answer within 2 s"}),
     };

@@ -33,11 +33,16 @@ pub fn conditions(f: &IndexFilter) -> Vec<Cond> {
         c.push(Cond::Keyword { key: "kind", values: f.kinds.iter().map(|k| k.as_str().to_owned()).collect() });
     }
     // Text points carry no `field` (they predate it, and most points are text), so only
-    // the cause field can be asked for by value; "text only" is "not cause".
-    match (f.fields.contains(&Field::Text), f.fields.contains(&Field::Cause)) {
-        (false, true) => c.push(Cond::Keyword { key: "field", values: vec![Field::Cause.as_str().to_owned()] }),
-        (true, false) => c.push(Cond::NotKeyword { key: "field", value: Field::Cause.as_str().to_owned() }),
-        _ => {}
+    // the other fields can be asked for by value; "text" is "none of the others".
+    const OTHERS: [Field; 2] = [Field::Cause, Field::Notes];
+    if !f.fields.is_empty() {
+        if f.fields.contains(&Field::Text) {
+            for other in OTHERS.into_iter().filter(|o| !f.fields.contains(o)) {
+                c.push(Cond::NotKeyword { key: "field", value: other.as_str().to_owned() });
+            }
+        } else {
+            c.push(Cond::Keyword { key: "field", values: f.fields.iter().map(|f| f.as_str().to_owned()).collect() });
+        }
     }
     for (key, v) in [("source", &f.source), ("namespace", &f.namespace), ("alertname", &f.alertname)] {
         if let Some(v) = v {
@@ -120,12 +125,16 @@ mod tests {
     }
 
     #[test]
-    fn fields_filter_on_cause_or_on_its_absence() {
-        let cause = IndexFilter { fields: vec![Field::Cause], ..Default::default() };
-        assert_eq!(to_qdrant_json(&conditions(&cause)).unwrap(), json!({"must": [{"key": "field", "match": {"value": "cause"}}]}));
-        let text = IndexFilter { fields: vec![Field::Text], ..Default::default() };
-        assert_eq!(to_qdrant_json(&conditions(&text)).unwrap(), json!({"must_not": [{"key": "field", "match": {"value": "cause"}}]}));
-        let both = IndexFilter { fields: vec![Field::Text, Field::Cause], ..Default::default() };
-        assert_eq!(to_qdrant_json(&conditions(&both)), None);
+    fn fields_filter_on_their_value_or_text_on_the_absence_of_the_others() {
+        let fields = |f: &[Field]| to_qdrant_json(&conditions(&IndexFilter { fields: f.to_vec(), ..Default::default() }));
+        assert_eq!(fields(&[Field::Cause]).unwrap(), json!({"must": [{"key": "field", "match": {"value": "cause"}}]}));
+        assert_eq!(fields(&[Field::Cause, Field::Notes]).unwrap(), json!({"must": [{"key": "field", "match": {"any": ["cause", "notes"]}}]}));
+        assert_eq!(
+            fields(&[Field::Text]).unwrap(),
+            json!({"must_not": [{"key": "field", "match": {"value": "cause"}}, {"key": "field", "match": {"value": "notes"}}]})
+        );
+        assert_eq!(fields(&[Field::Text, Field::Cause]).unwrap(), json!({"must_not": [{"key": "field", "match": {"value": "notes"}}]}));
+        assert_eq!(fields(&[Field::Text, Field::Cause, Field::Notes]), None);
+        assert_eq!(fields(&[]), None);
     }
 }

@@ -35,7 +35,7 @@ use crate::analysis::Glossary;
 use crate::chunking::{ChunkPolicy, Segmenter};
 use crate::clock::now_millis;
 use crate::embedding::{Class, EmbedFailure};
-use crate::index::{IndexError, Keywords, VectorIndex};
+use crate::index::{Field, IndexError, Keywords, VectorIndex};
 use crate::scheduler::Scheduler;
 use crate::store::{Job, SqlStore, Stage, StoreError, StoreResult};
 
@@ -149,8 +149,9 @@ enum KeywordPhase {
 /// A job's item, read back and cut into the texts its points index.
 struct Prepared {
     item: points::Item,
+    /// Each point's text and field, in point order.
     texts: Vec<String>,
-    text_chunks: usize,
+    fields: Vec<Field>,
 }
 
 impl Indexer {
@@ -345,16 +346,15 @@ impl Indexer {
             tracing::warn!(job = job.id, kept = chunks.chunks.len(), dropped = chunks.dropped, "text longer than --max-chunks; its tail is stored but not indexed");
             self.metrics.chunks_dropped.inc_by(chunks.dropped as u64);
         }
-        let text_chunks = chunks.chunks.len();
-        let texts = points::texts(&item, chunks.chunks);
-        Ok(Some(Prepared { item, texts, text_chunks }))
+        let (fields, texts) = points::texts(&item, chunks.chunks).into_iter().unzip();
+        Ok(Some(Prepared { item, texts, fields }))
     }
 
     /// Replaces the item's points: these, and none numbered after them (a text that got
     /// shorter leaves no stale chunk behind).
     async fn write(&self, job: &Job, p: Prepared, vectors: Vec<Option<Vec<f32>>>) -> Result<(), JobError> {
         let n = p.texts.len() as u32;
-        let points = points::build(job, &p.item, p.texts, p.text_chunks, vectors, &self.keywords, &self.glossary);
+        let points = points::build(job, &p.item, p.fields.into_iter().zip(p.texts).collect(), vectors, &self.keywords, &self.glossary);
         self.index.replace(points, job.kind, job.target_id, n).await?;
         self.metrics.points_written.inc_by(n as u64);
         Ok(())

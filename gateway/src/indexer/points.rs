@@ -3,12 +3,13 @@
 //! Every item is indexed by its text, one point per chunk (field `text`). An incident is
 //! also indexed by its cause (field `cause`, one more point after the chunks): the
 //! description beyond its alert's template, learnt from the other incidents of the same
-//! alertname, and the notes, without instance names ([`crate::analysis`]). Alert queries
-//! rank the incidents of their alertname by that field; the text field serves free-text
-//! questions and everything else. Every field's keyword vector includes the glossary
-//! concepts its text mentions.
+//! alertname, without instance names; and by its notes (field `notes`, the point after
+//! that, once there are any): what fixed it ([`crate::analysis`]). Alert queries rank
+//! incidents by those two fields; the text field serves free-text questions and
+//! everything else. Every field's keyword vector includes the glossary concepts its text
+//! mentions.
 
-use crate::analysis::{cause_text, Glossary, Template, DESCRIBING};
+use crate::analysis::{cause_text, notes_text, Glossary, Template, DESCRIBING};
 use crate::index::point_id::point_id;
 use crate::index::{Field, IndexPoint, Keywords, PointPayload};
 use crate::render;
@@ -23,6 +24,8 @@ pub(crate) struct Item {
     pub text: String,
     /// An incident's cause text, when it has one.
     pub cause: Option<String>,
+    /// An incident's notes, when it has any.
+    pub notes: Option<String>,
     pub payload: PointPayload,
 }
 
@@ -39,10 +42,13 @@ pub(crate) async fn template_for(store: &dyn SqlStore, alertname: &str, fingerpr
     Ok(Template::learn(&descriptions))
 }
 
+fn non_empty(text: String) -> Option<String> {
+    (!text.trim().is_empty()).then_some(text)
+}
+
 async fn incident_cause(store: &dyn SqlStore, i: &Incident) -> StoreResult<Option<String>> {
     let template = template_for(store, &i.head.alertname, &i.head.fingerprint).await?;
-    let cause = cause_text(description(&i.annotations), i.notes.iter().map(|n| n.text.as_str()), &template);
-    Ok((!cause.trim().is_empty()).then_some(cause))
+    Ok(non_empty(cause_text(description(&i.annotations), &template)))
 }
 
 /// Reads the job's item back from the store (`None` if it is gone).
@@ -56,6 +62,7 @@ pub(crate) async fn load(store: &dyn SqlStore, job: &Job) -> StoreResult<Option<
                 Some(Item {
                     text: render::incident(&i),
                     cause,
+                    notes: non_empty(notes_text(i.notes.iter().map(|n| n.text.as_str()))),
                     payload: PointPayload {
                         kind: JobKind::Incident,
                         target_id: i.head.id,
@@ -76,6 +83,7 @@ pub(crate) async fn load(store: &dyn SqlStore, job: &Job) -> StoreResult<Option<
         JobKind::Document => store.document(job.target_id).await?.map(|d| Item {
             text: render::document(&d),
             cause: None,
+            notes: None,
             payload: PointPayload {
                 kind: JobKind::Document,
                 target_id: d.id,
@@ -94,21 +102,22 @@ pub(crate) async fn load(store: &dyn SqlStore, job: &Job) -> StoreResult<Option<
     })
 }
 
-/// What gets embedded, in point order: the text's chunks, then the cause.
-pub(crate) fn texts(item: &Item, chunks: Vec<String>) -> Vec<String> {
-    let mut out = chunks;
-    out.extend(item.cause.clone());
+/// What gets indexed, in point order, with the field of each: the text's chunks, then
+/// the cause, then the notes.
+pub(crate) fn texts(item: &Item, chunks: Vec<String>) -> Vec<(Field, String)> {
+    let mut out: Vec<(Field, String)> = chunks.into_iter().map(|c| (Field::Text, c)).collect();
+    out.extend(item.cause.clone().map(|c| (Field::Cause, c)));
+    out.extend(item.notes.clone().map(|n| (Field::Notes, n)));
     out
 }
 
-/// One point per text, under deterministic ids; the first `text_chunks` are the text
-/// field, the one after them (if any) the cause. A point without its dense vector (the
-/// keyword phase, before the embedder got to it) says so in its payload.
+/// One point per text, under deterministic ids (the point's number in `texts`). A point
+/// without its dense vector (the keyword phase, before the embedder got to it) says so
+/// in its payload.
 pub(crate) fn build(
     job: &Job,
     item: &Item,
-    texts: Vec<String>,
-    text_chunks: usize,
+    texts: Vec<(Field, String)>,
     vectors: Vec<Option<Vec<f32>>>,
     keywords: &Keywords,
     glossary: &Glossary,
@@ -117,12 +126,12 @@ pub(crate) fn build(
         .into_iter()
         .zip(vectors)
         .enumerate()
-        .map(|(n, (text, dense))| IndexPoint {
+        .map(|(n, ((field, text), dense))| IndexPoint {
             id: point_id(job.kind, job.target_id, n as u32),
             keywords: keywords.document(&glossary.expand(&text)),
             payload: PointPayload {
                 chunk: n as u32,
-                field: if n < text_chunks { Field::Text } else { Field::Cause },
+                field,
                 text,
                 keyword_only: dense.is_none(),
                 ..item.payload.clone()

@@ -284,7 +284,7 @@ impl Searcher {
             }
         };
         let description = DESCRIBING.iter().find_map(|k| a.annotations.get(*k)).map(String::as_str).unwrap_or("");
-        let text = cause_text(description, std::iter::empty(), &template);
+        let text = cause_text(description, &template);
         (!text.trim().is_empty()).then_some(AlertCause { alertname, text })
     }
 

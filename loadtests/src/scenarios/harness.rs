@@ -174,6 +174,7 @@ pub struct Holdings {
     pub points: i64,
     /// Of `points`, the incidents' cause points (at most one each).
     pub cause_points: i64,
+    pub notes_points: i64,
 }
 
 impl Holdings {
@@ -185,24 +186,26 @@ impl Holdings {
         let outbox = &status["outbox"];
         let (done_bulk, failed) = (outbox["done_bulk"].as_i64().unwrap_or(-1), outbox["failed"].as_i64().unwrap_or(-1));
         let points = status["dependencies"]["index"]["points"].as_i64().unwrap_or(-1);
-        let cause_points = status["dependencies"]["index"]["cause_points"].as_i64().unwrap_or(-1);
-        Ok(Holdings { drained_at, stored, status, done_bulk, failed, points, cause_points })
+        let index = &status["dependencies"]["index"];
+        let cause_points = index["cause_points"].as_i64().unwrap_or(-1);
+        let notes_points = index["notes_points"].as_i64().unwrap_or(-1);
+        Ok(Holdings { drained_at, stored, status, done_bulk, failed, points, cause_points, notes_points })
     }
 
     /// The invariants every scenario shares: each acknowledged alert stored, no job given
     /// up, and exactly one text point per incident and per document (each is one chunk),
-    /// plus at most one cause point per incident.
+    /// plus at most one cause point and one notes point per incident.
     pub fn invariants(&self, acknowledged: &BTreeSet<String>, documents: usize) -> Vec<Invariant> {
         let missing = acknowledged.iter().filter(|fp| !self.stored.contains(*fp)).count();
-        let (stored, failed, causes) = (self.stored.len(), self.failed, self.cause_points);
-        let points = self.points - causes.max(0);
+        let (stored, failed, causes, notes) = (self.stored.len(), self.failed, self.cause_points, self.notes_points);
+        let points = self.points - causes.max(0) - notes.max(0);
         vec![
             Invariant::check("every acknowledged alert stored", missing == 0, format!("{} distinct alerts acknowledged, {stored} stored, {missing} missing", acknowledged.len())),
             Invariant::check("nothing failed", failed == 0, format!("{failed} jobs failed")),
             Invariant::check(
                 "one point per item: embedded exactly once",
-                points == (stored + documents) as i64 && (0..=stored as i64).contains(&causes),
-                format!("{points} text points for {stored} incidents + {documents} documents; {causes} cause points"),
+                points == (stored + documents) as i64 && (0..=stored as i64).contains(&causes) && (0..=stored as i64).contains(&notes),
+                format!("{points} text points for {stored} incidents + {documents} documents; {causes} cause points, {notes} notes points"),
             ),
         ]
     }
