@@ -1,6 +1,7 @@
 //! Alert-aware retrieval on the real model, real SQLite and a real qdrant-edge shard: an
 //! alert whose cause is told in other words, on a pod that belonged to a different past
-//! incident, finds the incident with its cause first, and each result says why.
+//! incident, finds the incident with its cause first, under its own alertname or another,
+//! and each result says why.
 
 use crate::common;
 
@@ -15,15 +16,23 @@ async fn post(url: &str, path: &str, body: Value) -> Value {
 }
 
 fn alert(fp: &str, pod: &str, description: &str) -> Value {
+    let description = format!("Pod shop/{pod} is in waiting state (reason: CrashLoopBackOff) for longer than 15 minutes. {description}");
+    alert_of("KubePodCrashLooping", "Pod is crash looping.", fp, pod, &description)
+}
+
+fn alert_of(alertname: &str, summary: &str, fp: &str, pod: &str, description: &str) -> Value {
     json!({
         "status": "firing",
-        "labels": {"alertname": "KubePodCrashLooping", "namespace": "shop", "severity": "warning", "pod": pod},
-        "annotations": {
-            "summary": "Pod is crash looping.",
-            "description": format!("Pod shop/{pod} is in waiting state (reason: CrashLoopBackOff) for longer than 15 minutes. {description}"),
-        },
+        "labels": {"alertname": alertname, "namespace": "shop", "severity": "warning", "pod": pod},
+        "annotations": {"summary": summary, "description": description},
         "startsAt": "2026-11-20T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z", "fingerprint": fp,
     })
+}
+
+/// A Deployment alert: its template ends with the first sentence.
+fn deployment_alert(fp: &str, cause: &str) -> Value {
+    let description = format!("Deployment shop/cart has not matched the expected number of replicas for longer than 15 minutes. {cause}");
+    alert_of("KubeDeploymentReplicasMismatch", "Deployment has not matched the expected number of replicas.", fp, "cart-0", &description)
 }
 
 async fn drained(url: &str) {
@@ -50,8 +59,12 @@ async fn an_alert_finds_the_incident_with_its_cause_not_its_pod() {
     for (fp, pod, description, _) in past {
         post(&url, "/v1/alerts", json!({"version": "4", "status": "firing", "alerts": [alert(fp, pod, description)]})).await;
     }
-    let list: Value = reqwest::get(format!("{url}/v1/incidents?alertname=KubePodCrashLooping")).await.unwrap().json().await.unwrap();
-    for (fp, _, _, fix) in past {
+    // A Deployment's past incident with an unrelated cause: the distractor under the
+    // alertname of the cross-alertname query below.
+    let other = ("d", "The new image tag does not exist in the registry: ImagePullBackOff on every new pod.", "Fixed the tag in the chart values.");
+    post(&url, "/v1/alerts", json!({"version": "4", "status": "firing", "alerts": [deployment_alert(other.0, other.1)]})).await;
+    let list: Value = reqwest::get(format!("{url}/v1/incidents")).await.unwrap().json().await.unwrap();
+    for (fp, fix) in past.iter().map(|p| (p.0, p.3)).chain([(other.0, other.2)]) {
         let id = list["incidents"].as_array().unwrap().iter().find(|i| i["fingerprint"] == fp).unwrap()["id"].as_i64().unwrap();
         post(&url, &format!("/v1/incidents/{id}/notes"), json!({"text": fix})).await;
     }
@@ -64,6 +77,7 @@ async fn an_alert_finds_the_incident_with_its_cause_not_its_pod() {
     let first = &r["results"][0];
     assert_eq!(first["incident"]["fingerprint"], "a", "{r:#}");
     assert_eq!(first["why"]["field"], "cause", "{r:#}");
+    assert_eq!(first["why"]["same_alertname"], true, "{r:#}");
     assert!(first["why"]["dense"].as_f64().is_some() && first["why"]["keyword"].as_f64().is_some(), "{r:#}");
     assert!(first["why"]["concepts"].as_array().unwrap().iter().any(|c| c == "oom-kill"), "{r:#}");
     // Nothing volatile was matched on: the pod name is not among the shared terms.
@@ -71,9 +85,22 @@ async fn an_alert_finds_the_incident_with_its_cause_not_its_pod() {
         assert!(!hit["why"]["terms"].as_array().unwrap().iter().any(|t| t.as_str().unwrap().contains("cart")), "{hit:#}");
     }
 
-    // A free-text question is ranked by whole text and says so.
+    // The same cause under another alert: the Deployment's replicas are missing because
+    // its pods are killed for their memory. The crash-looping incident with that cause
+    // comes before the Deployment's own incident with another, and says it is another
+    // alertname's.
+    let query = deployment_alert("new-deploy", "Its pods are killed with exit code 137 a minute after they start, for exceeding their memory limit.");
+    let r = post(&url, "/v1/search", json!({"alert": query, "k": 4})).await;
+    let first = &r["results"][0];
+    assert_eq!(first["incident"]["fingerprint"], "a", "{r:#}");
+    assert_eq!((&first["why"]["field"], &first["why"]["same_alertname"]), (&json!("cause"), &json!(false)), "{r:#}");
+    let own = r["results"].as_array().unwrap().iter().find(|h| h["incident"]["fingerprint"] == "d");
+    assert!(own.is_none_or(|h| h["why"]["same_alertname"] == true), "{r:#}");
+
+    // A free-text question is ranked by whole text and says which point matched (here the
+    // fix that names the SQLSTATE).
     let r = post(&url, "/v1/search", json!({"query": "the database rejects our password: SQLSTATE 28P01", "k": 1})).await;
     assert_eq!(r["results"][0]["incident"]["fingerprint"], "b", "{r:#}");
-    assert_eq!(r["results"][0]["why"]["field"].as_str().map(|f| f == "text" || f == "cause"), Some(true), "{r:#}");
+    assert_eq!(r["results"][0]["why"]["field"].as_str().map(|f| ["text", "cause", "notes"].contains(&f)), Some(true), "{r:#}");
     assert!(r["results"][0]["why"]["concepts"].as_array().unwrap().iter().any(|c| c == "postgres-auth"), "{r:#}");
 }

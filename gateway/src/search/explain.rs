@@ -17,11 +17,17 @@ const MAX_QUERY_WORDS: usize = 256;
 /// The explanation attached to each result.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Why {
-    /// `cause`: ranked among the incidents of the query alert's own alertname by what
-    /// went wrong (its description beyond the alert's template, and its notes); `text`:
-    /// by its whole text.
+    /// `cause`: an incident ranked by what went wrong (its description beyond its alert's
+    /// template, and its notes, each a field of its own) against the query alert's;
+    /// otherwise the point that matched best by the whole query: `text` (a chunk of the
+    /// item's text), `cause` or `notes`.
     #[schema(value_type = String)]
     pub field: Field,
+    /// For an alert query's incident results: whether the incident fired under the
+    /// query's alertname. An incident of another alertname is offered because its cause
+    /// matched better, by more than the bonus its own alertname's incidents get.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub same_alertname: Option<bool>,
     /// Cosine similarity of the query's and the matched text's embeddings, when the dense
     /// probe found it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -29,8 +35,9 @@ pub struct Why {
     /// BM25 score, when the keyword probe found it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keyword: Option<f32>,
-    /// The score the result was ranked by: the weighted sum of both probes' scaled scores
-    /// for `cause`, reciprocal-rank fusion for `text`, or the one probe's score.
+    /// The score the result was ranked by: for `cause`, the weighted sum of the probes'
+    /// scaled scores plus the alertname bonus; for `text`, reciprocal-rank fusion or the
+    /// one probe's score.
     pub fused: f32,
     /// Words of the query that the matched text also has (after stemming).
     pub terms: Vec<String>,

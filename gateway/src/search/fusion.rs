@@ -7,11 +7,12 @@
 //!   similarities and BM25 sums, which makes it robust when the two probes see
 //!   unrelated items.
 //! - [`weighted`], each ranking's scores scaled to [0, 1] over the candidates (min-max)
-//!   and averaged, for ranking the incidents of one alertname by cause: there both probes
-//!   score the same small set, and how far apart two candidates are matters, not only
-//!   their order. RRF flattens a clear keyword win into a one-rank difference; on the
-//!   evaluation set the weighted sum picks the right incident first more often
-//!   (docs/retrieval.md).
+//!   and averaged, for ranking incidents by cause: there both probes score the same
+//!   kind of text, and how far apart two candidates are matters, not only their order.
+//!   RRF flattens a clear keyword win into a one-rank difference; on the evaluation sets
+//!   the weighted sum picks the right incident first more often (docs/retrieval.md).
+//!   [`favour`] then adds evidence that is not text (the alert's own alertname) as a
+//!   bonus on that same scale, so it can be outweighed by a clearly better match.
 
 use std::collections::HashMap;
 
@@ -38,10 +39,12 @@ pub struct Ranked {
     /// The item's best raw score in each probe that found it (cosine; BM25).
     pub dense: Option<f32>,
     pub keyword: Option<f32>,
-    /// The chunk that ranked best for this item (for the snippet).
+    /// The chunk that ranked best for this item (for the snippet): its hit in the first
+    /// ranking that found it.
     pub best: Hit,
-    /// The text of the chunk the keyword probe matched, when it matched one (it may be
-    /// another chunk than `best`): the explanation's shared words come from it.
+    /// The texts the keyword probes matched, when they matched any (other chunks than
+    /// `best`, or another field: an incident's cause and its notes), one per line: the
+    /// explanation's shared words come from them.
     pub keyword_text: Option<String>,
 }
 
@@ -51,20 +54,33 @@ fn per_item(hits: &[Hit]) -> Vec<&Hit> {
     hits.iter().filter(|h| seen.insert((h.payload.kind, h.payload.target_id))).collect()
 }
 
+fn unrecorded(h: &Hit, score: f32) -> Ranked {
+    Ranked { kind: h.payload.kind, target_id: h.payload.target_id, score, dense: None, keyword: None, best: h.clone(), keyword_text: None }
+}
+
 fn ranked(h: &Hit, probe: Probe, score: f32) -> Ranked {
-    let mut r =
-        Ranked { kind: h.payload.kind, target_id: h.payload.target_id, score, dense: None, keyword: None, best: h.clone(), keyword_text: None };
+    let mut r = unrecorded(h, score);
     r.record(probe, h);
     r
 }
 
 impl Ranked {
+    /// Notes one of the item's hits: its best score per probe, and every text a keyword
+    /// probe matched.
     fn record(&mut self, probe: Probe, h: &Hit) {
+        let best = |have: Option<f32>| Some(have.map_or(h.score, |s| s.max(h.score)));
         match probe {
-            Probe::Dense => self.dense = Some(h.score),
+            Probe::Dense => self.dense = best(self.dense),
             Probe::Keyword => {
-                self.keyword = Some(h.score);
-                self.keyword_text = Some(h.payload.text.clone());
+                self.keyword = best(self.keyword);
+                match &mut self.keyword_text {
+                    None => self.keyword_text = Some(h.payload.text.clone()),
+                    Some(t) if !t.split('\n').any(|line| line == h.payload.text) => {
+                        t.push('\n');
+                        t.push_str(&h.payload.text);
+                    }
+                    Some(_) => {}
+                }
             }
         }
     }
@@ -82,7 +98,7 @@ fn fuse(rankings: &[(&[Hit], Probe)], k: usize, contribution: impl Fn(usize, usi
     for (which, (hits, probe)) in rankings.iter().enumerate() {
         for (rank, h) in per_item(hits).into_iter().enumerate() {
             let next = fused.len();
-            let e = fused.entry((h.payload.kind, h.payload.target_id)).or_insert_with(|| (next, ranked(h, *probe, 0.0)));
+            let e = fused.entry((h.payload.kind, h.payload.target_id)).or_insert_with(|| (next, unrecorded(h, 0.0)));
             e.1.record(*probe, h);
             e.1.score += contribution(which, rank, h);
         }
@@ -90,6 +106,28 @@ fn fuse(rankings: &[(&[Hit], Probe)], k: usize, contribution: impl Fn(usize, usi
     let mut out: Vec<(usize, Ranked)> = fused.into_values().collect();
     out.sort_by(|(fa, a), (fb, b)| b.score.total_cmp(&a.score).then(fa.cmp(fb)));
     out.into_iter().map(|(_, r)| r).take(k).collect()
+}
+
+/// Several probes' hits for one ranking (the same probe under several filters) as one
+/// list, best first: an item found by two of them keeps its best hit.
+pub fn merged(lists: Vec<Vec<Hit>>) -> Vec<Hit> {
+    let mut all: Vec<Hit> = lists.into_iter().flatten().collect();
+    all.sort_by(|a, b| b.score.total_cmp(&a.score));
+    all
+}
+
+/// Adds `bonus` to the fused score of every item `favoured` picks, then re-sorts (ties
+/// keep the order they had) and keeps the best `k`.
+pub fn favour(mut ranked: Vec<Ranked>, bonus: f32, favoured: impl Fn(&Ranked) -> bool, k: usize) -> Vec<Ranked> {
+    for r in &mut ranked {
+        if favoured(r) {
+            r.score += bonus;
+        }
+    }
+    // A stable sort: equal scores keep the fused order.
+    ranked.sort_by(|a, b| b.score.total_cmp(&a.score));
+    ranked.truncate(k);
+    ranked
 }
 
 /// Several rankings fused by RRF over items.
@@ -173,6 +211,36 @@ mod tests {
         assert!((r[2].score - 0.0).abs() < 1e-6, "the worst in both scores 0");
         let rr = rrf(&rankings, 10);
         assert!((rr[0].score - rr[1].score).abs() < 1e-6, "RRF ties them");
+    }
+
+    #[test]
+    fn a_bonus_lifts_a_close_second_but_not_a_distant_one() {
+        let dense = [hit(JobKind::Incident, 1, 1, 0.9), hit(JobKind::Incident, 2, 1, 0.85), hit(JobKind::Incident, 3, 1, 0.2)];
+        let r = weighted(&[(&dense[..], Probe::Dense)], &[1.0], 10);
+        let own = |ids: &'static [i64]| move |r: &Ranked| ids.contains(&r.target_id);
+        let lifted = favour(r.clone(), 0.2, own(&[2]), 10);
+        assert_eq!(lifted.iter().map(|r| r.target_id).collect::<Vec<_>>(), vec![2, 1, 3]);
+        let kept = favour(r, 0.2, own(&[3]), 2);
+        assert_eq!(kept.iter().map(|r| r.target_id).collect::<Vec<_>>(), vec![1, 2], "0.0 + 0.2 stays below 0.93");
+    }
+
+    #[test]
+    fn merged_lists_keep_each_items_best_hit_first() {
+        let a = vec![hit(JobKind::Incident, 1, 1, 0.5), hit(JobKind::Incident, 2, 1, 0.4)];
+        let b = vec![hit(JobKind::Incident, 2, 1, 0.4), hit(JobKind::Incident, 3, 1, 0.45)];
+        let m = merged(vec![a, b]);
+        assert_eq!(single(&m, Probe::Dense, 10).iter().map(|r| r.target_id).collect::<Vec<_>>(), vec![1, 3, 2]);
+    }
+
+    #[test]
+    fn an_item_found_in_two_fields_keeps_its_best_scores_and_both_matched_texts() {
+        let cause_kw = [hit(JobKind::Incident, 1, 1, 3.0)];
+        let notes_kw = [hit(JobKind::Incident, 1, 2, 5.0)];
+        let notes_dense = [hit(JobKind::Incident, 1, 2, 0.6)];
+        let r = weighted(&[(&cause_kw[..], Probe::Keyword), (&notes_kw[..], Probe::Keyword), (&notes_dense[..], Probe::Dense)], &[0.25, 0.25, 0.5], 10);
+        assert_eq!((r[0].keyword, r[0].dense), (Some(5.0), Some(0.6)));
+        assert_eq!(r[0].keyword_text.as_deref(), Some("1/1\n1/2"));
+        assert_eq!(r[0].best.payload.chunk, 1, "the first ranking's hit");
     }
 
     #[test]

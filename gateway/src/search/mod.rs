@@ -4,9 +4,12 @@
 //! is run against the index as a dense probe, a BM25 keyword probe, or both fused
 //! ([`fusion`]). An alert query is read the way incidents are indexed
 //! ([`crate::analysis`]): its description beyond its alertname's template, without
-//! instance names, is its cause, and the incidents of the same alertname are ranked by
-//! their cause field first (dense and keyword, scaled and averaged); everything else
-//! follows by whole text (RRF). Each result says why it matched ([`explain`]). The dense probe needs the embedder; when it is down, slow or saturated
+//! instance names, is its cause, and incidents are ranked by their cause and notes fields
+//! first (dense and keyword on each, scaled and averaged), every incident competing and the
+//! alert's own alertname counting as evidence, a bonus on that score, not as a filter: the
+//! same root cause often fires another alert. Everything else follows by whole text
+//! (RRF). Each result says why it matched ([`explain`]). The dense probe needs the
+//! embedder; when it is down, slow or saturated
 //! the search runs keyword-only and says so (`degraded`), instead of failing or waiting:
 //! during an incident is exactly when the embedder is most likely to be busy.
 //! Points indexed by their keywords alone (the embedder had not got to them yet) are
@@ -127,6 +130,21 @@ const OVERFETCH: usize = 4;
 /// two count alike, and nothing is tuned to one set (docs/retrieval.md).
 const CAUSE_DENSE_WEIGHT: f32 = 0.5;
 
+/// Weight of the cause field in the cause ranking (the notes field has the rest). The
+/// notes weigh more: the cause field is the few words a templated description adds, the
+/// fixer wrote what was wrong and what fixed it, the fuller statement of the cause, and
+/// the one that carries across alertnames. An incident without notes scores on its cause
+/// alone, below one whose fix matches too: a past incident that says what fixed it is the
+/// more useful answer. Chosen by hand on both dev sets, from a plateau: 0.2–0.4 move
+/// either set's top-1 by a query or two (docs/retrieval.md).
+const CAUSE_FIELD_WEIGHT: f32 = 0.3;
+
+/// What firing under the query alert's own alertname adds to an incident's cause score
+/// (on the scale where the best cause match scores 1): enough to settle a close call in
+/// favour of the alert's own history, too little to beat a clearly better cause under
+/// another alertname (docs/retrieval.md).
+const ALERTNAME_WEIGHT: f32 = 0.15;
+
 /// What an alert query says went wrong, and among which incidents to look.
 struct AlertCause {
     alertname: String,
@@ -186,22 +204,24 @@ impl Searcher {
             None => (None, None),
         };
 
-        // The incidents of the alert's own alertname, ranked by cause, come first.
+        // Incidents ranked by cause come first: every incident's cause competes, and the
+        // alert's own alertname is evidence added to the score, not a filter.
         let mut candidates: Vec<Candidate> = Vec::new();
         if let Some(c) = &cause {
-            let filter = IndexFilter {
-                kinds: vec![JobKind::Incident],
-                fields: vec![Field::Cause],
-                alertname: Some(c.alertname.clone()),
-                ..q.filter.clone()
-            };
             let query = self.glossary.expand(&c.text);
-            let ranked = self.rank(mode, cause_vec, &query, &filter, limit, q.k, |r| fusion::weighted(r, &[CAUSE_DENSE_WEIGHT, 1.0 - CAUSE_DENSE_WEIGHT], q.k)).await?;
+            let (rankings, weights) = self.cause_rankings(mode, cause_vec, &query, c, &q.filter, limit).await?;
+            let fused = fusion::weighted(&rankings.iter().map(|(h, p)| (&h[..], *p)).collect::<Vec<_>>(), &weights, limit);
+            let own_alertname = |r: &Ranked| r.best.payload.alertname.as_deref() == Some(c.alertname.as_str());
+            let ranked = fusion::favour(fused, ALERTNAME_WEIGHT, own_alertname, q.k);
             candidates.extend(ranked.into_iter().map(|ranked| Candidate { ranked, field: Field::Cause, query: c.text.clone() }));
         }
         // Then everything else, by whole text.
         let query = self.glossary.expand(&q.text);
-        let general = self.rank(mode, text_vec, &query, &q.filter, limit, q.k, |r| fusion::rrf(r, q.k)).await?;
+        let rankings = self.probes(mode, text_vec, &query, &[&q.filter], limit).await?;
+        let general = match &rankings[..] {
+            [(hits, probe)] => fusion::single(hits, *probe, q.k),
+            _ => fusion::rrf(&rankings.iter().map(|(h, p)| (&h[..], *p)).collect::<Vec<_>>(), q.k),
+        };
         for ranked in general {
             if candidates.len() >= q.k {
                 break;
@@ -216,8 +236,9 @@ impl Searcher {
 
         let mut results = Vec::with_capacity(candidates.len());
         let mut store_down = None;
+        let alertname = q.alert.as_ref().and_then(|a| a.labels.get("alertname")).map(String::as_str);
         for c in candidates {
-            let mut hit = self.hit(&c);
+            let mut hit = self.hit(&c, alertname);
             if store_down.is_none() {
                 match self.hydrate(&mut hit, &c.ranked).await {
                     Ok(true) => {}
@@ -244,36 +265,101 @@ impl Searcher {
         Ok(SearchResponse { mode, degraded: degraded_reason.is_some(), degraded_reason, keyword_only, results })
     }
 
-    /// One ranking by `mode`: the dense probe (when there is a vector), the keyword probe,
-    /// or both fused by `fuse`.
-    #[allow(clippy::too_many_arguments)]
-    async fn rank(
+    /// The rankings of incidents by what went wrong, and the weight of each in their
+    /// fusion: every probe of `mode` over the cause field and over the notes field, each
+    /// under two filters (every incident; the alertname's own, which among thousands of
+    /// others might not make the top of the first, and are the likely answer when nothing
+    /// else clearly is). A filter on an alertname already says where to look: one filter.
+    async fn cause_rankings(
         &self,
         mode: Mode,
         vector: Option<Vec<f32>>,
         keyword_query: &str,
+        cause: &AlertCause,
         filter: &IndexFilter,
         limit: usize,
-        k: usize,
-        fuse: impl FnOnce(&[(&[Hit], fusion::Probe)]) -> Vec<Ranked>,
-    ) -> Result<Vec<Ranked>, SearchError> {
-        let keyword = || self.index.search(Probe::Keywords(self.keywords.query(keyword_query)), filter, limit);
-        Ok(match (mode, vector) {
-            (Mode::Dense, Some(v)) => fusion::single(&self.index.search(Probe::Dense(v), filter, limit).await?, fusion::Probe::Dense, k),
-            (Mode::Hybrid, Some(v)) => {
-                let (d, kw) = tokio::join!(self.index.search(Probe::Dense(v), filter, limit), keyword());
-                fuse(&[(&d?, fusion::Probe::Dense), (&kw?, fusion::Probe::Keyword)])
+    ) -> Result<(Vec<(Vec<Hit>, fusion::Probe)>, Vec<f32>), SearchError> {
+        let filters = |field: Field| {
+            let all = IndexFilter { kinds: vec![JobKind::Incident], fields: vec![field], ..filter.clone() };
+            let own = IndexFilter { alertname: Some(cause.alertname.clone()), ..all.clone() };
+            if filter.alertname.is_some() { vec![all] } else { vec![all, own] }
+        };
+        let (cause_filters, notes_filters) = (filters(Field::Cause), filters(Field::Notes));
+        let (cause_filters, notes_filters): (Vec<&IndexFilter>, Vec<&IndexFilter>) = (cause_filters.iter().collect(), notes_filters.iter().collect());
+        let (by_cause, by_notes) = tokio::join!(
+            self.probes(mode, vector.clone(), keyword_query, &cause_filters, limit),
+            self.probes(mode, vector, keyword_query, &notes_filters, limit),
+        );
+        let (mut rankings, mut weights) = (Vec::with_capacity(4), Vec::with_capacity(4));
+        for (field_weight, field_rankings) in [(CAUSE_FIELD_WEIGHT, by_cause?), (1.0 - CAUSE_FIELD_WEIGHT, by_notes?)] {
+            let probes = field_rankings.len();
+            for (hits, probe) in field_rankings {
+                let probe_weight = match (probes, probe) {
+                    (1, _) => 1.0,
+                    (_, fusion::Probe::Dense) => CAUSE_DENSE_WEIGHT,
+                    (_, fusion::Probe::Keyword) => 1.0 - CAUSE_DENSE_WEIGHT,
+                };
+                weights.push(field_weight * probe_weight);
+                rankings.push((hits, probe));
             }
-            _ => fusion::single(&keyword().await?, fusion::Probe::Keyword, k),
-        })
+        }
+        Ok((rankings, weights))
+    }
+
+    /// The probes `mode` asks for (dense when there is a vector, keyword), each run under
+    /// every filter and merged into one list of hits per probe, all of them at once.
+    async fn probes(
+        &self,
+        mode: Mode,
+        vector: Option<Vec<f32>>,
+        keyword_query: &str,
+        filters: &[&IndexFilter],
+        limit: usize,
+    ) -> Result<Vec<(Vec<Hit>, fusion::Probe)>, SearchError> {
+        let dense = match (mode, vector) {
+            (Mode::Dense | Mode::Hybrid, Some(v)) => Some(v),
+            _ => None,
+        };
+        let run = |probe: Probe| self.search_each(probe, filters, limit);
+        let keywords = (mode != Mode::Dense || dense.is_none()).then(|| Probe::Keywords(self.keywords.query(keyword_query)));
+        let (d, kw) = tokio::join!(
+            async { match dense { Some(v) => run(Probe::Dense(v)).await.map(Some), None => Ok(None) } },
+            async { match keywords { Some(k) => run(k).await.map(Some), None => Ok(None) } },
+        );
+        let mut out = Vec::with_capacity(2);
+        if let Some(d) = d? {
+            out.push((fusion::merged(d), fusion::Probe::Dense));
+        }
+        if let Some(kw) = kw? {
+            out.push((fusion::merged(kw), fusion::Probe::Keyword));
+        }
+        Ok(out)
+    }
+
+    /// One probe under each filter, joined (there are one or two: all incidents, and the
+    /// alertname's own), the hits of each in order.
+    async fn search_each(&self, probe: Probe, filters: &[&IndexFilter], limit: usize) -> Result<Vec<Vec<Hit>>, IndexError> {
+        match filters {
+            [f, g] => {
+                let (a, b) = tokio::join!(self.index.search(probe.clone(), f, limit), self.index.search(probe, g, limit));
+                Ok(vec![a?, b?])
+            }
+            _ => {
+                let mut out = Vec::with_capacity(filters.len());
+                for f in filters {
+                    out.push(self.index.search(probe.clone(), f, limit).await?);
+                }
+                Ok(out)
+            }
+        }
     }
 
     /// The cause of an alert query, read against its alertname's template (learnt from
     /// the store; without it, when the store is down, nothing is template). `None` when
-    /// the filter rules out its incidents or the alert says nothing beyond its template.
+    /// the filter rules out incidents or the alert says nothing beyond its template.
     async fn alert_cause(&self, a: &Alert, filter: &IndexFilter) -> Option<AlertCause> {
         let alertname = a.labels.get("alertname")?.clone();
-        if !(filter.kinds.is_empty() || filter.kinds.contains(&JobKind::Incident)) || filter.alertname.as_ref().is_some_and(|n| *n != alertname) {
+        if !(filter.kinds.is_empty() || filter.kinds.contains(&JobKind::Incident)) {
             return None;
         }
         let template = match crate::indexer::points::template_for(self.store.as_ref(), &alertname, &a.fingerprint).await {
@@ -298,8 +384,8 @@ impl Searcher {
     }
 
     /// What the index alone knows of a ranked item, and why it matched: enough to show
-    /// while the database is away.
-    fn hit(&self, c: &Candidate) -> SearchHit {
+    /// while the database is away. `alertname`: the query alert's, when it is one.
+    fn hit(&self, c: &Candidate, alertname: Option<&str>) -> SearchHit {
         let r = &c.ranked;
         let p = &r.best.payload;
         let matched = r.keyword_text.as_deref().unwrap_or(&p.text);
@@ -311,7 +397,15 @@ impl Searcher {
             title: p.title.clone(),
             snippet: snippet(&p.text),
             source: p.source.clone(),
-            why: Why { field: c.field, dense: r.dense, keyword: r.keyword, fused: r.score, terms, concepts },
+            why: Why {
+                field: c.field,
+                same_alertname: alertname.filter(|_| r.kind == JobKind::Incident).map(|a| p.alertname.as_deref() == Some(a)),
+                dense: r.dense,
+                keyword: r.keyword,
+                fused: r.score,
+                terms,
+                concepts,
+            },
             incident: None,
             history: None,
             document: None,
