@@ -168,6 +168,18 @@ mod tests {
     }
 
     #[test]
+    fn the_builtin_glossary_joins_the_cross_alert_equivalences() {
+        let g = Glossary::load(&[]).unwrap();
+        let names = |t: &str| g.concepts(t).iter().map(|c| c.keyword.clone()).collect::<Vec<_>>();
+        for t in ["Last State: Terminated, Exit Code 137", "reason OOMKilled", "the oom killer picked it"] {
+            assert!(names(t).contains(&"glossoomkill".to_owned()), "{t}");
+        }
+        for t in ["exec /usr/bin/app: exec format error", "the image was built for arm64 only", "wrong architecture"] {
+            assert!(names(t).contains(&"glosswrongarch".to_owned()), "{t}");
+        }
+    }
+
+    #[test]
     fn phrases_match_on_word_boundaries_and_stars_match_prefixes() {
         let g = Glossary::parse(&["oom-kill | exit code 137 | oomkilled\ncrash | crashloop*"]).unwrap();
         let names = |t: &str| g.concepts(t).iter().map(|c| c.keyword.clone()).collect::<Vec<_>>();
