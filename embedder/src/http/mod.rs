@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
-use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
@@ -91,14 +90,5 @@ async fn healthz() -> &'static str {
 }
 
 async fn metrics(State(state): State<AppState>) -> axum::response::Response {
-    render_metrics(&state.registry)
-}
-
-/// A registry in the OpenMetrics text format; shared with the gateway's `/metrics`.
-pub fn render_metrics(registry: &Registry) -> axum::response::Response {
-    let mut out = String::new();
-    if let Err(e) = prometheus_client::encoding::text::encode(&mut out, registry) {
-        return error::ApiError::internal(format!("metrics encoding: {e}")).into_response();
-    }
-    ([(CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], out).into_response()
+    firebreak_http::render_metrics(&state.registry)
 }

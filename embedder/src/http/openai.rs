@@ -13,7 +13,9 @@ use axum::Json;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-use super::error::{json_body, ApiError};
+use firebreak_http::json_body;
+
+use super::error::ApiError;
 use super::AppState;
 use crate::queue::Priority;
 

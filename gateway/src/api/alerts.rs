@@ -4,7 +4,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::Json;
-use firebreak_embedder::http::error::json_body_with_raw;
+use firebreak_http::json_body_with_raw;
 
 use super::errors::{rejected, store_error, ApiError};
 use super::ApiState;

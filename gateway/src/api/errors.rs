@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use axum::http::StatusCode;
-pub use firebreak_embedder::http::error::ApiError;
+pub use firebreak_http::ApiError;
 use firebreak_intake::Rejection;
 
 use crate::embedding::EmbedFailure;

@@ -5,7 +5,7 @@ use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use firebreak_embedder::http::error::json_body;
+use firebreak_http::json_body;
 use serde::{Deserialize, Serialize};
 
 use super::errors::{invalid, store_error, ApiError};

@@ -5,7 +5,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use firebreak_embedder::http::error::json_body;
+use firebreak_http::json_body;
 use firebreak_intake::ingest::{IngestBatch, IngestRequest, SHAPE};
 
 use super::errors::{rejected, store_error, ApiError};

@@ -141,5 +141,5 @@ pub fn router(state: ApiState) -> Router {
 }
 
 async fn metrics(State(state): State<ApiState>) -> axum::response::Response {
-    firebreak_embedder::http::render_metrics(&state.registry)
+    firebreak_http::render_metrics(&state.registry)
 }

@@ -4,7 +4,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::Json;
-use firebreak_embedder::http::error::json_body;
+use firebreak_http::json_body;
 use firebreak_intake::search::{SearchInput, SearchLimits, SearchRequest, SHAPE};
 
 use super::errors::{rejected, search_error, ApiError};

@@ -1,0 +1,12 @@
+//! What Firebreak's HTTP services (the gateway and `firebreak-embedder serve`) share, so
+//! that a client, an operator and a dashboard see one service whichever they talk to:
+//! errors as one JSON shape ([`error`]), request bodies read into JSON errors ([`json`])
+//! and the `/metrics` endpoint ([`metrics`]). No service's logic lives here.
+
+pub mod error;
+pub mod json;
+pub mod metrics;
+
+pub use error::ApiError;
+pub use json::{json_body, json_body_with_raw};
+pub use metrics::render_metrics;
