@@ -25,9 +25,11 @@ ARG BASE_IMAGE=docker.io/library/debian:bookworm-slim
 
 # ---- binaries, compiled here -------------------------------------------------------------
 FROM ${RUST_IMAGE} AS binaries-source
+# The commit firebreak_build_info reports; empty: git's HEAD from the context, if any.
+ARG REVISION=
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked --workspace --bins \
+RUN FIREBREAK_COMMIT="$REVISION" cargo build --release --locked --workspace --bins \
  && mkdir -p /out \
  && cp target/release/firebreak target/release/firebreak-embedder /out/
 

@@ -2,7 +2,6 @@
 
 use crate::common;
 
-use std::sync::Arc;
 
 use base64::Engine as _;
 use firebreak_embedder::http::{router, AppState, HttpLimits};
@@ -17,7 +16,7 @@ async fn serve(f: impl FnOnce(&mut EngineConfig), limits: HttpLimits) -> String 
     f(&mut cfg);
     let mut registry = Registry::default();
     let embedder = Embedder::start(cfg, &mut registry).unwrap();
-    let state = AppState::new(embedder, Arc::new(registry), limits);
+    let state = AppState::new(embedder, registry, limits);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
@@ -126,6 +125,13 @@ async fn bad_requests_get_json_errors_with_the_right_status() {
     for reason in ["invalid_json", "too_many_inputs", "body_too_large", "queue_full", "bad_priority"] {
         assert!(metrics.contains(&format!("firebreak_embedder_rejected_total{{reason=\"{reason}\"}}")), "no count for {reason}");
     }
+    // And in the RED metrics, by route and status, with the build running.
+    for (status, n) in [(200, 1), (400, 3), (413, 1), (422, 4), (503, 1)] {
+        let line = format!("firebreak_http_requests_total{{route=\"/v1/embeddings\",method=\"POST\",status=\"{status}\"}} {n}");
+        assert!(metrics.lines().any(|l| l == line), "no {line} in:\n{metrics}");
+    }
+    assert!(metrics.contains(r#"firebreak_http_request_duration_seconds_count{route="/v1/embeddings"} 10"#), "{metrics}");
+    assert!(metrics.contains(r#"firebreak_build_info{version=""#), "{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -363,6 +363,8 @@ impl Gateway {
         let rates = Rates::new(cfg.api.rates, &mut registry);
         let body = BodyLimits::new(cfg.api.max_body_bytes, cfg.api.body_read_timeout, cfg.api.input, &mut registry);
         let metrics = ApiMetrics::new(&mut registry);
+        let red = firebreak_http::Red::new(&mut registry);
+        firebreak_http::build::register(&mut registry, env!("CARGO_PKG_VERSION"));
         let self_alerts = Arc::new(SelfAlerts::new(cfg.self_alert_matchers.clone(), &mut registry));
         let storm = Storm::new(cfg.storm_alerts_per_minute, cfg.storm_window, &mut registry);
         let storm_watch = tokio::spawn(storm.clone().watch(store.clone(), storm.tick(), std::future::pending()));
@@ -389,6 +391,7 @@ impl Gateway {
             body,
             admission,
             metrics,
+            red,
             self_alerts,
             storm,
             breakers: vec![store_breaker, embed_breaker, index_breaker],

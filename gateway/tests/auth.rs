@@ -87,6 +87,32 @@ async fn tokens_and_scopes_guard_every_api_route() {
     for (reason, n) in [("missing", 1), ("invalid", 1), ("scope", 7)] {
         assert!(metrics.contains(&format!("firebreak_auth_denied_total{{reason=\"{reason}\"}} {n}")), "{reason}:\n{metrics}");
     }
+    // Every answer above is in the RED metrics, refusals included, by route template
+    // (the notes route once, whatever the id) and status; a path no route has is
+    // `unmatched`, never itself.
+    let (s, _, _) = call(&url, M::GET, "/wp-admin/setup.php", None, None).await;
+    assert_eq!(s, 404);
+    let metrics = reqwest::get(format!("{url}/metrics")).await.unwrap().text().await.unwrap();
+    let requests = |route: &str, method: &str, status: u16| format!("firebreak_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}}");
+    for (line, n) in [
+        (requests("/v1/alerts", "POST", 401), 2),
+        (requests("/v1/alerts", "POST", 200), 1),
+        (requests("/v1/alerts", "POST", 403), 1),
+        (requests("/v1/search", "POST", 200), 1),
+        (requests("/v1/incidents/{id}/notes", "POST", 403), 1),
+        (requests("/v1/incidents/{id}/notes", "POST", 201), 1),
+        (requests("/healthz", "GET", 200), 1),
+        (requests("unmatched", "GET", 404), 1),
+    ] {
+        assert!(metrics.lines().any(|l| l == format!("{line} {n}")), "no {line} {n} in:\n{metrics}");
+    }
+    assert!(!metrics.contains("wp-admin"), "{metrics}");
+    for bucket in ["0.001", "0.01", "0.1", "1.0", "10.0"] {
+        let line = format!("firebreak_http_request_duration_seconds_bucket{{le=\"{bucket}\",route=\"/v1/search\"}}");
+        assert!(metrics.contains(&line), "no {line} in:\n{metrics}");
+    }
+    let build = metrics.lines().find(|l| l.starts_with("firebreak_build_info{")).unwrap_or_else(|| panic!("no build info:\n{metrics}"));
+    assert!(build.contains(&format!("version=\"{}\"", env!("CARGO_PKG_VERSION"))) && build.contains("commit=\"") && build.ends_with(" 1"), "{build}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

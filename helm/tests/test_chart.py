@@ -120,7 +120,8 @@ class Chart(unittest.TestCase):
         rule = next(o for o in objs if o["kind"] == "PrometheusRule")
         alerts = {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"]}
         self.assertEqual(set(alerts), {"FirebreakEmbeddingBacklogOld", "FirebreakBreakerOpen", "FirebreakIngestRunTooOld",
-                                       "FirebreakStormMode", "FirebreakRateLimited"})
+                                       "FirebreakStormMode", "FirebreakRateLimited", "FirebreakHttpErrors",
+                                       "FirebreakSearchSlow"})
         cm = next(o for o in objs if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-gateway"))
         self.assertIn("firebreak_self=true", cm["data"]["FIREBREAK_SELF_ALERT_MATCHERS"])
         for a in alerts.values():
@@ -176,7 +177,7 @@ class RealCheckers(unittest.TestCase):
             f.flush()
             out = subprocess.run([promtool, "check", "rules", f.name], capture_output=True, text=True)
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
-        self.assertIn("5 rules found", out.stdout + out.stderr)
+        self.assertIn("7 rules found", out.stdout + out.stderr)
 
     def test_documented_receivers_pass_amtool(self):
         amtool = tool("amtool")

@@ -1,12 +1,16 @@
 //! What Firebreak's HTTP services (the gateway and `firebreak-embedder serve`) share, so
 //! that a client, an operator and a dashboard see one service whichever they talk to:
-//! errors as one JSON shape ([`error`]), request bodies read into JSON errors ([`json`])
-//! and the `/metrics` endpoint ([`metrics`]). No service's logic lives here.
+//! errors as one JSON shape ([`error`]), request bodies read into JSON errors ([`json`]),
+//! the `/metrics` endpoint ([`metrics`]), the RED request metrics every route is counted
+//! by ([`red`]) and the build that is running ([`build`]). No service's logic lives here.
 
+pub mod build;
 pub mod error;
 pub mod json;
 pub mod metrics;
+pub mod red;
 
 pub use error::ApiError;
 pub use json::{json_body, json_body_with_raw};
 pub use metrics::render_metrics;
+pub use red::Red;

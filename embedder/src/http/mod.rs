@@ -12,6 +12,7 @@ use axum::middleware::{self, Next};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
+use firebreak_http::Red;
 use prometheus_client::registry::Registry;
 use tokio::sync::Semaphore;
 
@@ -42,12 +43,17 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     pub limits: HttpLimits,
     in_flight: Arc<Semaphore>,
+    red: Red,
 }
 
 impl AppState {
-    pub fn new(embedder: Embedder, registry: Arc<Registry>, limits: HttpLimits) -> Self {
+    /// The service's state; registers the request metrics and build info in `registry`
+    /// (the engine's metrics are already in it).
+    pub fn new(embedder: Embedder, mut registry: Registry, limits: HttpLimits) -> Self {
         let in_flight = Arc::new(Semaphore::new(limits.max_concurrent_requests.max(1)));
-        AppState { embedder, registry, limits, in_flight }
+        let red = Red::new(&mut registry);
+        firebreak_http::build::register(&mut registry, env!("CARGO_PKG_VERSION"));
+        AppState { embedder, registry: Arc::new(registry), limits, in_flight, red }
     }
 
     /// Counts a refusal made by the HTTP layer (the engine counts its own).
@@ -57,7 +63,8 @@ impl AppState {
     }
 }
 
-/// The service's routes: `POST /v1/embeddings`, `GET /healthz`, `GET /metrics`.
+/// The service's routes: `POST /v1/embeddings`, `GET /healthz`, `GET /metrics`, each
+/// counted in the RED request metrics (`firebreak_http::red`).
 pub fn router(state: AppState) -> Router {
     let body_limit = state.limits.max_request_bytes;
     let embeddings = post(openai::embeddings).layer(middleware::from_fn_with_state(state.clone(), limit_in_flight));
@@ -66,6 +73,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(body_limit))
+        // Outermost: a request shed by the in-flight limit is counted too.
+        .layer(middleware::from_fn_with_state(state.red.clone(), firebreak_http::red::record))
         .with_state(state)
 }
 

@@ -1,5 +1,7 @@
-//! Metrics of the API's own refusals and of ingest runs, so a sender that is being turned
-//! away, or a CronJob that never ends, shows up on a dashboard before anyone asks.
+//! `GET /metrics`, and the metrics of the API's own refusals and of ingest runs, so a
+//! sender that is being turned away, or a CronJob that never ends, shows up on a dashboard
+//! before anyone asks. Requests by route and their latency (RED) are counted by the layer
+//! in `firebreak_http::red`, around every route.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -7,7 +9,18 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use axum::extract::State;
+
+use super::ApiState;
 use crate::log_throttle::Throttle;
+
+/// Every metric of the gateway, in the OpenMetrics text format. Open (no token): the
+/// scraper must reach it while every API guard is refusing.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus metrics: OpenMetrics 1.0 text, every family with its HELP line", body = String, content_type = "application/openmetrics-text")))]
+pub async fn metrics(State(state): State<ApiState>) -> axum::response::Response {
+    firebreak_http::render_metrics(&state.registry)
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabel {

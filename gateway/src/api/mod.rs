@@ -19,7 +19,7 @@ pub mod status;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
@@ -100,6 +100,8 @@ pub struct ApiState {
     pub body: BodyLimits,
     pub admission: Admission,
     pub metrics: ApiMetrics,
+    /// Requests by route, method and status, and their durations.
+    pub red: firebreak_http::Red,
     pub self_alerts: Arc<SelfAlerts>,
     pub storm: Storm,
     /// The dependencies' breakers and the pressure guard, for `/v1/status`.
@@ -133,13 +135,11 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/status", guarded(get(status::status), Scope::SearchRead, Query))
         .route("/healthz", get(probes::healthz))
         .route("/readyz", get(probes::readyz))
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(metrics::metrics))
         .route("/openapi.json", get(openapi::document))
         .fallback(errors::not_found)
         .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
+        // Outermost of all: every answer is counted, a shed or refused request included.
+        .layer(from_fn_with_state(state.red.clone(), firebreak_http::red::record))
         .with_state(state)
-}
-
-async fn metrics(State(state): State<ApiState>) -> axum::response::Response {
-    firebreak_http::render_metrics(&state.registry)
 }

@@ -51,6 +51,7 @@ pub struct EmbeddingsResponse {
         super::status::status,
         super::probes::healthz,
         super::probes::readyz,
+        super::metrics::metrics,
     ),
     components(schemas(ErrorBody))
 )]

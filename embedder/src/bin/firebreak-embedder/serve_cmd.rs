@@ -2,7 +2,6 @@
 //! rolling update finishes the requests it accepted.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use firebreak_embedder::http::{router, AppState, HttpLimits};
 use firebreak_embedder::Embedder;
@@ -24,7 +23,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             max_inputs: args.max_inputs,
             max_concurrent_requests: args.max_concurrent_requests,
         };
-        let state = AppState::new(embedder, Arc::new(registry), limits);
+        let state = AppState::new(embedder, registry, limits);
         let listener = tokio::net::TcpListener::bind(args.listen).await?;
         tracing::info!(listen = %listener.local_addr()?, "serving /v1/embeddings");
         axum::serve(listener, router(state)).with_graceful_shutdown(firebreak_embedder::process::shutdown_signal()).await?;
