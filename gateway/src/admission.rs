@@ -113,8 +113,8 @@ impl Admission {
 
     fn observe_at(&self, b: &Backlog, now: Instant) {
         let i = &self.inner;
-        i.pending_bulk.store(b.pending_bulk, Ordering::Relaxed);
-        i.pending_gauge.set(b.pending_bulk);
+        i.pending_bulk.store(b.bulk_open, Ordering::Relaxed);
+        i.pending_gauge.set(b.bulk_open);
         let mut samples = i.samples.lock().unwrap_or_else(|p| p.into_inner());
         samples.push_back((now, b.done_bulk));
         while samples.len() > 2 && samples.front().is_some_and(|(t, _)| now.duration_since(*t) > DRAIN_WINDOW) {
@@ -140,21 +140,28 @@ impl Admission {
     /// Whether `source` may store more bulk work now; the wait to advise if not. Refused
     /// while the bulk backlog is full, or while the embedding budget that would pay for
     /// the documents is spent (storing them would only grow the backlog).
-    pub fn admit_ingest(&self, source: &str) -> Result<(), (Refusal, Duration)> {
+    pub fn admit_ingest(&self, caller: &str) -> Result<(), (Refusal, Duration)> {
+        self.admit_ingest_naming(caller, || None)
+    }
+
+    /// [`Admission::admit_ingest`], its log line naming the collection too (`collection`
+    /// is asked only when a line is written: at most one a minute per reason and caller).
+    pub fn admit_ingest_naming(&self, caller: &str, collection: impl FnOnce() -> Option<String>) -> Result<(), (Refusal, Duration)> {
         let i = &self.inner;
         let refusal = if let Some(reason) = i.pressure.holds_back(Class::Bulk) {
             (Refusal::Pressure(reason), Duration::from_secs(30))
         } else if let Some(wait) = self.backlog_wait() {
             (Refusal::Backlog, wait)
-        } else if let Some(o) = i.budget.exhausted(source) {
+        } else if let Some(o) = i.budget.exhausted(caller) {
             let wait = o.retry_after;
             (Refusal::Budget(o), wait)
         } else {
             return Ok(());
         };
         i.refused.get_or_create(&ReasonLabel { reason: refusal.0.as_str() }).inc();
-        if let Some(more) = i.log.due(&format!("{}/{source}", refusal.0.as_str())) {
-            tracing::warn!(%source, reason = refusal.0.as_str(), retry_after = ?refusal.1, refused_since_last_line = more, "ingest turned away");
+        if let Some(more) = i.log.due(&format!("{}/{caller}", refusal.0.as_str())) {
+            let collection = collection().unwrap_or_else(|| "?".to_owned());
+            tracing::warn!(%caller, %collection, reason = refusal.0.as_str(), retry_after = ?refusal.1, refused_since_last_line = more, "ingest turned away");
         }
         Err(refusal)
     }
@@ -196,7 +203,7 @@ mod tests {
     }
 
     fn backlog(pending_bulk: i64, done_bulk: i64) -> Backlog {
-        Backlog { pending_bulk, done_bulk, ..Default::default() }
+        Backlog { bulk_open: pending_bulk, done_bulk, ..Default::default() }
     }
 
     #[test]

@@ -139,6 +139,21 @@ impl Pressure {
         }
     }
 
+    /// What `/v1/status` shows beside the level: the figure it was decided on (the worst
+    /// `some avg10` at the last sample) and the thresholds, or that PSI could not be read
+    /// and the scheduler's waits decide.
+    pub fn status(&self) -> serde_json::Value {
+        let psi = !self.fallback.load(Ordering::Relaxed);
+        serde_json::json!({
+            "level": self.level().as_str(),
+            "measured_by": if psi { "psi" } else { "scheduler_wait" },
+            "some_avg10_percent": psi.then(|| self.worst.get() as f64 / 100.0),
+            "bulk_pause_percent": self.cfg.bulk_pause,
+            "alert_pause_percent": self.cfg.alert_pause,
+            "fallback_wait_ms": (!psi).then(|| self.cfg.fallback_wait.as_millis() as u64),
+        })
+    }
+
     /// Why `class` may not embed now, if it may not.
     pub fn holds_back(&self, class: Class) -> Option<String> {
         let level = self.level();

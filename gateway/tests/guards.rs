@@ -328,6 +328,9 @@ async fn node_pressure_pauses_bulk_then_alerts_but_never_queries() {
     wait_for_metric(&url, &level(2)).await;
     let st = call(reqwest::Method::GET, format!("{url}/v1/status"), None, None).await;
     assert_eq!(st.body["pressure"], "alert_paused", "{}", st.body);
+    let detail = &st.body["pressure_detail"];
+    assert_eq!((detail["level"].as_str(), detail["measured_by"].as_str()), (Some("alert_paused"), Some("psi")), "{detail}");
+    assert!(detail["some_avg10_percent"].as_f64().is_some_and(|p| p >= detail["alert_pause_percent"].as_f64().unwrap()), "{detail}");
     let (_, raw) = common::webhook("firing", &[("fp1", "NodeLoadHigh", "load 153 on 16 cores")]);
     assert_eq!(call(reqwest::Method::POST, format!("{url}/v1/alerts"), None, Some(raw)).await.status, 200);
     wait_for_metric(&url, r#"firebreak_outbox_jobs_deferred_total{kind="incident"}"#).await;

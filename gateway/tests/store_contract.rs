@@ -117,7 +117,7 @@ async fn leases_hand_each_job_to_one_worker_and_expire(s: SqlxStore) {
     assert_eq!((d.len(), d[0].attempts, d[0].source.as_str()), (1, 3, "ingester"));
     let backlog = s.backlog(T0 + 100_001).await.unwrap();
     assert_eq!((backlog.pending, backlog.leased, backlog.done), (0, 1, 1));
-    assert_eq!((backlog.pending_bulk, backlog.done_bulk), (1, 0));
+    assert_eq!((backlog.bulk_open, backlog.done_bulk), (1, 0));
 
     // Deferred by back-pressure: back at its time, and the attempt is given back.
     s.defer_job(d[0].id, "d", "budget spent", T0 + 200_000).await.unwrap();

@@ -9,6 +9,17 @@ use crate::time::{parse_rfc3339, Millis};
 /// The JSON shape, for error messages.
 pub const SHAPE: &str = "{\"source\", \"run_id\", \"documents\": [{\"id\", \"text\", \"title\"?, \"metadata\"?, \"updated_at\"?}]}";
 
+/// The collection (`source`) a request body names, read without building the request:
+/// for the log line about a batch refused before it is parsed, so the line can name the
+/// collection beside the caller. `None` when the body is not JSON or names none.
+pub fn peek_source(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Peek {
+        source: Option<String>,
+    }
+    serde_json::from_slice::<Peek>(body).ok()?.source
+}
+
 /// A batch of documents from the ingest client.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct IngestRequest {
@@ -93,5 +104,17 @@ impl DocumentIn {
             }
         };
         Ok(NewDocument { external_id: self.id, title: self.title, text: self.text, metadata, updated_at })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::peek_source;
+
+    #[test]
+    fn the_collection_is_read_from_a_body_without_building_it() {
+        assert_eq!(peek_source(br#"{"run_id": "r", "documents": [{"id": 1}], "source": "wiki"}"#).as_deref(), Some("wiki"));
+        assert_eq!(peek_source(br#"{"run_id": "r"}"#), None);
+        assert_eq!(peek_source(b"{ nope"), None);
     }
 }

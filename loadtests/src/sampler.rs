@@ -128,7 +128,7 @@ pub async fn run(target: Arc<Target>, started: Instant, stop: Arc<AtomicBool>) -
                 let o = &v["outbox"];
                 // No figures while the database is down: unknown, not zero.
                 s.outbox_open = o["pending"].as_i64().map(|p| p + o["leased"].as_i64().unwrap_or(0));
-                s.bulk_open = o["pending_bulk"].as_i64();
+                s.bulk_open = o["bulk_open"].as_i64();
                 s.outbox_done = o["done"].as_i64();
                 s.index_points = v["dependencies"]["index"]["points"].as_i64();
                 s.breakers_open = v["breakers"]

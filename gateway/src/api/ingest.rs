@@ -28,7 +28,9 @@ pub async fn receive(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<IngestOutcome>), ApiError> {
     // Before parsing: a full backlog or a spent budget makes every call cheap to refuse.
-    if let Err((refusal, wait)) = state.admission.admit_ingest(&caller) {
+    // The log line names the caller (whose budget it is) and the collection the body names.
+    let collection = || body.as_ref().ok().and_then(|b| firebreak_intake::ingest::peek_source(b));
+    if let Err((refusal, wait)) = state.admission.admit_ingest_naming(&caller, collection) {
         let e = match refusal {
             Refusal::Backlog => ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -59,7 +61,7 @@ pub async fn receive(
     state.admission.admitted(outcome.queued);
     state.wake.notify_one();
     tracing::info!(
-        %source, %run_id, accepted = outcome.accepted,
+        %caller, %source, %run_id, accepted = outcome.accepted,
         unchanged = outcome.unchanged, "documents stored"
     );
     Ok((StatusCode::ACCEPTED, Json(outcome)))

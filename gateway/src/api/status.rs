@@ -74,6 +74,8 @@ pub async fn status(State(state): State<ApiState>) -> Json<Value> {
             .filter_map(|b| b.open_for().map(|d| (b.dependency(), d.as_millis() as u64)))
             .collect::<std::collections::BTreeMap<_, _>>(),
         "pressure": state.pressure.level().as_str(),
+        // The PSI figure behind the level and the thresholds it is compared with.
+        "pressure_detail": state.pressure.status(),
         "dependencies": {
             "store": store,
             "index": index,

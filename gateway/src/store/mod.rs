@@ -265,9 +265,9 @@ pub struct Backlog {
     pub failed: i64,
     /// Age of the oldest pending job, in milliseconds (0 when none).
     pub oldest_pending_ms: i64,
-    /// Bulk (document) jobs not done yet, leased or not: the bulk backlog ingest is
-    /// admitted against.
-    pub pending_bulk: i64,
+    /// Bulk (document) jobs not done yet, pending and leased together (so not a part of
+    /// `pending`): the bulk backlog ingest is admitted against.
+    pub bulk_open: i64,
     /// Bulk jobs done so far; its growth is the drain rate behind ingest's `Retry-After`.
     pub done_bulk: i64,
     /// Pending jobs whose keywords are indexed and whose dense vectors are not yet: their

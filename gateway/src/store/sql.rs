@@ -682,7 +682,7 @@ impl SqlStore for SqlxStore {
             leased: r.try_get(1)?,
             done: r.try_get(2)?,
             failed: r.try_get(4)?,
-            pending_bulk: r.try_get(5)?,
+            bulk_open: r.try_get(5)?,
             done_bulk: r.try_get(6)?,
             oldest_pending_ms: now - oldest,
             awaiting_dense: r.try_get(7)?,

@@ -145,7 +145,7 @@ pub async fn outbox_done(reader: &Reader, started: Instant, limit: Duration, ale
             // Without figures (the database is down) nothing is known to be done.
             if let Some(pending) = o["pending"].as_i64() {
                 let open = pending + o["leased"].as_i64().unwrap_or(0);
-                let open = if alerts_only { open - o["pending_bulk"].as_i64().unwrap_or(0) } else { open };
+                let open = if alerts_only { open - o["bulk_open"].as_i64().unwrap_or(0) } else { open };
                 let storm = &s["storm"];
                 let held = storm["on"].as_bool() == Some(true) || storm["release_pending"].as_bool() == Some(true);
                 if open <= 0 && !held {
