@@ -234,22 +234,29 @@ impl Searcher {
         candidates.truncate(q.k);
         let keyword_only = candidates.iter().filter(|c| c.ranked.best.payload.keyword_only).count();
 
-        let mut results = Vec::with_capacity(candidates.len());
-        let mut store_down = None;
+        // Every result's details at once: one after another, the store's round trips
+        // were a third of a search's time.
         let alertname = q.alert.as_ref().and_then(|a| a.labels.get("alertname")).map(String::as_str);
-        for c in candidates {
-            let mut hit = self.hit(&c, alertname);
-            if store_down.is_none() {
-                match self.hydrate(&mut hit, &c.ranked).await {
-                    Ok(true) => {}
-                    Ok(false) => continue,
-                    // The index still answers: what it holds (title, snippet, scores) is
-                    // worth more to someone in an incident than a 503.
-                    Err(StoreError::Unavailable(e)) => store_down = Some(e),
-                    Err(e) => return Err(e.into()),
+        let hydrated = futures_util::future::join_all(candidates.iter().map(|c| async move {
+            let mut hit = self.hit(c, alertname);
+            let found = self.hydrate(&mut hit, &c.ranked).await;
+            (hit, found)
+        }))
+        .await;
+        let mut results = Vec::with_capacity(hydrated.len());
+        let mut store_down = None;
+        for (hit, found) in hydrated {
+            match found {
+                Ok(true) => results.push(hit),
+                Ok(false) => {}
+                // The index still answers: what it holds (title, snippet, scores) is
+                // worth more to someone in an incident than a 503.
+                Err(StoreError::Unavailable(e)) => {
+                    store_down.get_or_insert(e);
+                    results.push(hit);
                 }
+                Err(e) => return Err(e.into()),
             }
-            results.push(hit);
         }
         if let Some(e) = store_down {
             self.without_store.inc();
@@ -266,10 +273,13 @@ impl Searcher {
     }
 
     /// The rankings of incidents by what went wrong, and the weight of each in their
-    /// fusion: every probe of `mode` over the cause field and over the notes field, each
-    /// under two filters (every incident; the alertname's own, which among thousands of
-    /// others might not make the top of the first, and are the likely answer when nothing
-    /// else clearly is). A filter on an alertname already says where to look: one filter.
+    /// fusion: every probe of `mode` over the cause field and over the notes field. Each
+    /// probe runs once over both fields (twice the limit, so that each field keeps enough
+    /// candidates) under two filters: every incident, and the alertname's own, which
+    /// among thousands of others might not make the top of the first, and are the likely
+    /// answer when nothing else clearly is. A filter on an alertname already says where to
+    /// look: one filter. The hits are then split by field: one search per probe and filter
+    /// instead of one per field too halves the index's work (docs/benchmarks.md).
     async fn cause_rankings(
         &self,
         mode: Mode,
@@ -279,28 +289,22 @@ impl Searcher {
         filter: &IndexFilter,
         limit: usize,
     ) -> Result<(Vec<(Vec<Hit>, fusion::Probe)>, Vec<f32>), SearchError> {
-        let filters = |field: Field| {
-            let all = IndexFilter { kinds: vec![JobKind::Incident], fields: vec![field], ..filter.clone() };
-            let own = IndexFilter { alertname: Some(cause.alertname.clone()), ..all.clone() };
-            if filter.alertname.is_some() { vec![all] } else { vec![all, own] }
-        };
-        let (cause_filters, notes_filters) = (filters(Field::Cause), filters(Field::Notes));
-        let (cause_filters, notes_filters): (Vec<&IndexFilter>, Vec<&IndexFilter>) = (cause_filters.iter().collect(), notes_filters.iter().collect());
-        let (by_cause, by_notes) = tokio::join!(
-            self.probes(mode, vector.clone(), keyword_query, &cause_filters, limit),
-            self.probes(mode, vector, keyword_query, &notes_filters, limit),
-        );
-        let (mut rankings, mut weights) = (Vec::with_capacity(4), Vec::with_capacity(4));
-        for (field_weight, field_rankings) in [(CAUSE_FIELD_WEIGHT, by_cause?), (1.0 - CAUSE_FIELD_WEIGHT, by_notes?)] {
-            let probes = field_rankings.len();
-            for (hits, probe) in field_rankings {
+        let all = IndexFilter { kinds: vec![JobKind::Incident], fields: vec![Field::Cause, Field::Notes], ..filter.clone() };
+        let own = IndexFilter { alertname: Some(cause.alertname.clone()), ..all.clone() };
+        let filters: Vec<&IndexFilter> = if filter.alertname.is_some() { vec![&all] } else { vec![&all, &own] };
+        let by_probe = self.probes(mode, vector, keyword_query, &filters, 2 * limit).await?;
+        let probes = by_probe.len();
+        let (mut rankings, mut weights) = (Vec::with_capacity(2 * probes), Vec::with_capacity(2 * probes));
+        for (field, field_weight) in [(Field::Cause, CAUSE_FIELD_WEIGHT), (Field::Notes, 1.0 - CAUSE_FIELD_WEIGHT)] {
+            for (hits, probe) in &by_probe {
                 let probe_weight = match (probes, probe) {
                     (1, _) => 1.0,
                     (_, fusion::Probe::Dense) => CAUSE_DENSE_WEIGHT,
                     (_, fusion::Probe::Keyword) => 1.0 - CAUSE_DENSE_WEIGHT,
                 };
+                let of_field: Vec<Hit> = hits.iter().filter(|h| h.payload.field == field).cloned().collect();
                 weights.push(field_weight * probe_weight);
-                rankings.push((hits, probe));
+                rankings.push((of_field, *probe));
             }
         }
         Ok((rankings, weights))
@@ -384,7 +388,8 @@ impl Searcher {
     }
 
     /// What the index alone knows of a ranked item, and why it matched: enough to show
-    /// while the database is away. `alertname`: the query alert's, when it is one.
+    /// while the database is away (hydration fills in the rest, and leaves the hit as it
+    /// was when the store fails). `alertname`: the query alert's, when it is one.
     fn hit(&self, c: &Candidate, alertname: Option<&str>) -> SearchHit {
         let r = &c.ranked;
         let p = &r.best.payload;
