@@ -10,5 +10,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 "$root/scripts/fetch-model.sh"
-cargo build --release -p firebreak-gateway --bin firebreak
+# What CI and scripts/test.sh build (the whole workspace's binaries), not `-p` one package:
+# cargo resolves features per selection, and one package's differs from the workspace's,
+# which rebuilt ~150 crates (14 min) on top of an existing release tree. The first build
+# from a clean clone takes 15-20 minutes on 2 cores; later ones, seconds.
+cargo build --release --workspace --bins
 exec "${CARGO_TARGET_DIR:-$root/target}/release/firebreak" serve --model "$root/models/all-MiniLM-L6-v2" "$@"

@@ -121,7 +121,7 @@ impl Server {
         }
     }
 
-    /// SIGTERM, then waits for a clean exit.
+    /// SIGTERM, then waits for a clean exit, logged as such.
     pub fn stop(mut self) {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
@@ -129,6 +129,9 @@ impl Server {
         loop {
             if let Some(st) = self.child.try_wait().unwrap() {
                 assert!(st.success(), "firebreak exited with {st}:\n{}", self.log());
+                // It says it was asked to stop, and that it did.
+                let log = self.log();
+                assert!(log.contains("shutting down: finishing accepted requests") && log.contains("firebreak stopped"), "no shutdown lines:\n{log}");
                 return;
             }
             assert!(Instant::now() < deadline, "firebreak did not stop on SIGTERM:\n{}", self.log());

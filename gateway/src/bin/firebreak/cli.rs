@@ -193,231 +193,231 @@ pub struct StoreArgs {
 
 #[derive(Args)]
 pub struct ServeArgs {
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Storage")]
     pub store: StoreArgs,
     /// Address to listen on.
-    #[arg(long, env = "FIREBREAK_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "FIREBREAK_LISTEN", default_value = "127.0.0.1:8080", help_heading = "HTTP")]
     pub listen: SocketAddr,
     /// Async runtime threads (HTTP and I/O; inference runs on --cpu-threads).
-    #[arg(long, env = "FIREBREAK_RUNTIME_THREADS", default_value_t = 2)]
+    #[arg(long, env = "FIREBREAK_RUNTIME_THREADS", default_value_t = 2, help_heading = "HTTP")]
     pub runtime_threads: usize,
     /// Bearer tokens, one `source scopes token` line each (a mounted Secret). Tokens can
     /// also come from the FIREBREAK_TOKENS variable (lines or `;`-separated), never from a
     /// flag: command lines are visible to every process on the node.
-    #[arg(long, env = "FIREBREAK_TOKENS_FILE")]
+    #[arg(long, env = "FIREBREAK_TOKENS_FILE", help_heading = "HTTP")]
     pub tokens_file: Option<PathBuf>,
     /// Seconds to let jobs in progress finish at shutdown.
-    #[arg(long, env = "FIREBREAK_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    #[arg(long, env = "FIREBREAK_SHUTDOWN_GRACE_SECS", default_value_t = 10, help_heading = "HTTP")]
     pub shutdown_grace_secs: u64,
 
     // -- embedder --
     /// In-process embedder (the default): model directory, CPU budget and engine limits.
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Embedder")]
     pub engine: EngineArgs,
     /// Use a remote OpenAI-compatible embedder instead (firebreak-embedder serve, TEI, Ollama).
-    #[arg(long, env = "FIREBREAK_EMBEDDER_URL")]
+    #[arg(long, env = "FIREBREAK_EMBEDDER_URL", help_heading = "Embedder")]
     pub embedder_url: Option<String>,
     /// Model name sent to the remote embedder; also the vector-cache key.
-    #[arg(long, env = "FIREBREAK_EMBEDDER_MODEL", default_value = "all-MiniLM-L6-v2")]
+    #[arg(long, env = "FIREBREAK_EMBEDDER_MODEL", default_value = "all-MiniLM-L6-v2", help_heading = "Embedder")]
     pub embedder_model: String,
     /// Dimension of the remote embedder's vectors.
-    #[arg(long, env = "FIREBREAK_EMBEDDING_DIM", default_value_t = 384)]
+    #[arg(long, env = "FIREBREAK_EMBEDDING_DIM", default_value_t = 384, help_heading = "Embedder")]
     pub embedding_dim: usize,
     /// Longest deadline of one embedding batch (remote or in-process), in seconds. Below it
     /// the deadline follows the measured latency (p99 × 8 per token), once measured.
-    #[arg(long, env = "FIREBREAK_EMBEDDER_TIMEOUT_SECS", default_value_t = 30)]
+    #[arg(long, env = "FIREBREAK_EMBEDDER_TIMEOUT_SECS", default_value_t = 30, help_heading = "Embedder")]
     pub embedder_timeout_secs: u64,
     /// tokenizer.json of the remote model, for token-exact chunking (else words are counted).
-    #[arg(long, env = "FIREBREAK_TOKENIZER")]
+    #[arg(long, env = "FIREBREAK_TOKENIZER", help_heading = "Embedder")]
     pub tokenizer: Option<PathBuf>,
     /// Sequence limit of the remote model, in tokens.
-    #[arg(long, env = "FIREBREAK_MAX_SEQ_LENGTH", default_value_t = 256)]
+    #[arg(long, env = "FIREBREAK_MAX_SEQ_LENGTH", default_value_t = 256, help_heading = "Embedder")]
     pub max_seq_length: usize,
 
     // -- vector index --
     /// Qdrant server (gRPC, e.g. http://qdrant:6334); unset: qdrant-edge in --data-dir.
-    #[arg(long, env = "FIREBREAK_QDRANT_URL")]
+    #[arg(long, env = "FIREBREAK_QDRANT_URL", help_heading = "Storage")]
     pub qdrant_url: Option<String>,
     /// Qdrant collection, created on first start.
-    #[arg(long, env = "FIREBREAK_QDRANT_COLLECTION", default_value = "firebreak")]
+    #[arg(long, env = "FIREBREAK_QDRANT_COLLECTION", default_value = "firebreak", help_heading = "Storage")]
     pub qdrant_collection: String,
     /// Deadline of one Qdrant call, in seconds.
-    #[arg(long, env = "FIREBREAK_QDRANT_TIMEOUT_SECS", default_value_t = 10)]
+    #[arg(long, env = "FIREBREAK_QDRANT_TIMEOUT_SECS", default_value_t = 10, help_heading = "Storage")]
     pub qdrant_timeout_secs: u64,
 
     // -- scheduler --
     /// Embedding batches in flight at once.
-    #[arg(long, env = "FIREBREAK_EMBED_CONCURRENCY", default_value_t = 1)]
+    #[arg(long, env = "FIREBREAK_EMBED_CONCURRENCY", default_value_t = 1, help_heading = "Scheduler")]
     pub embed_concurrency: usize,
     /// Texts per embedding batch.
-    #[arg(long, env = "FIREBREAK_EMBED_BATCH_TEXTS", default_value_t = 32)]
+    #[arg(long, env = "FIREBREAK_EMBED_BATCH_TEXTS", default_value_t = 32, help_heading = "Scheduler")]
     pub embed_batch_texts: usize,
     /// Texts allowed to wait in the interactive class (beyond: 503 / keyword-only search).
-    #[arg(long, env = "FIREBREAK_INTERACTIVE_QUEUE_TEXTS", default_value_t = 256)]
+    #[arg(long, env = "FIREBREAK_INTERACTIVE_QUEUE_TEXTS", default_value_t = 256, help_heading = "Scheduler")]
     pub interactive_queue_texts: usize,
     /// Texts allowed to wait in the alert class.
-    #[arg(long, env = "FIREBREAK_ALERT_QUEUE_TEXTS", default_value_t = 4096)]
+    #[arg(long, env = "FIREBREAK_ALERT_QUEUE_TEXTS", default_value_t = 4096, help_heading = "Scheduler")]
     pub alert_queue_texts: usize,
     /// Texts allowed to wait in the bulk class.
-    #[arg(long, env = "FIREBREAK_BULK_QUEUE_TEXTS", default_value_t = 4096)]
+    #[arg(long, env = "FIREBREAK_BULK_QUEUE_TEXTS", default_value_t = 4096, help_heading = "Scheduler")]
     pub bulk_queue_texts: usize,
     /// Bulk gets at least one batch in this many…
-    #[arg(long, env = "FIREBREAK_BULK_EVERY", default_value_t = 4)]
+    #[arg(long, env = "FIREBREAK_BULK_EVERY", default_value_t = 4, help_heading = "Scheduler")]
     pub bulk_every: u32,
     /// …unless a higher class has waited longer than this many milliseconds.
-    #[arg(long, env = "FIREBREAK_MAX_PRIORITY_WAIT_MS", default_value_t = 2000)]
+    #[arg(long, env = "FIREBREAK_MAX_PRIORITY_WAIT_MS", default_value_t = 2000, help_heading = "Scheduler")]
     pub max_priority_wait_ms: u64,
 
     // -- outbox worker --
     /// Embedding jobs in progress at once.
-    #[arg(long, env = "FIREBREAK_MAX_JOBS", default_value_t = 16)]
+    #[arg(long, env = "FIREBREAK_MAX_JOBS", default_value_t = 16, help_heading = "Indexing")]
     pub max_jobs: usize,
     /// Seconds a claimed job stays ours; a dead replica's jobs return after it.
-    #[arg(long, env = "FIREBREAK_JOB_LEASE_SECS", default_value_t = 300)]
+    #[arg(long, env = "FIREBREAK_JOB_LEASE_SECS", default_value_t = 300, help_heading = "Indexing")]
     pub job_lease_secs: u64,
     /// Outbox poll interval in milliseconds (intake also wakes the worker at once).
-    #[arg(long, env = "FIREBREAK_OUTBOX_POLL_MS", default_value_t = 1000)]
+    #[arg(long, env = "FIREBREAK_OUTBOX_POLL_MS", default_value_t = 1000, help_heading = "Indexing")]
     pub outbox_poll_ms: u64,
     /// Attempts before a job is given up as failed.
-    #[arg(long, env = "FIREBREAK_MAX_JOB_ATTEMPTS", default_value_t = 12)]
+    #[arg(long, env = "FIREBREAK_MAX_JOB_ATTEMPTS", default_value_t = 12, help_heading = "Indexing")]
     pub max_job_attempts: i64,
     /// Tokens per chunk (default: the model's limit).
-    #[arg(long, env = "FIREBREAK_CHUNK_TOKENS")]
+    #[arg(long, env = "FIREBREAK_CHUNK_TOKENS", help_heading = "Indexing")]
     pub chunk_tokens: Option<usize>,
     /// Tokens shared by consecutive chunks (default: an eighth of a chunk, at most 32).
-    #[arg(long, env = "FIREBREAK_CHUNK_OVERLAP")]
+    #[arg(long, env = "FIREBREAK_CHUNK_OVERLAP", help_heading = "Indexing")]
     pub chunk_overlap: Option<usize>,
     /// Most chunks indexed per document; the rest is stored, not indexed.
-    #[arg(long, env = "FIREBREAK_MAX_CHUNKS", default_value_t = 256)]
+    #[arg(long, env = "FIREBREAK_MAX_CHUNKS", default_value_t = 256, help_heading = "Indexing")]
     pub max_chunks: usize,
     /// Operations glossary: a file of `concept | phrase | phrase…` lines added to the
     /// built-in one (gateway/data/glossary.txt), or `off` for none. Re-index to apply a
     /// change to stored items (queries use it at once).
-    #[arg(long, env = "FIREBREAK_GLOSSARY", value_name = "FILE|off")]
+    #[arg(long, env = "FIREBREAK_GLOSSARY", value_name = "FILE|off", help_heading = "Retrieval")]
     pub glossary: Option<String>,
 
     // -- API --
     /// Largest request body in bytes (413 beyond).
-    #[arg(long, env = "FIREBREAK_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
+    #[arg(long, env = "FIREBREAK_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024, help_heading = "Request limits")]
     pub max_body_bytes: usize,
     /// Most documents per ingest call (413 beyond).
-    #[arg(long, env = "FIREBREAK_MAX_DOCUMENTS_PER_INGEST", default_value_t = 256)]
+    #[arg(long, env = "FIREBREAK_MAX_DOCUMENTS_PER_INGEST", default_value_t = 256, help_heading = "Request limits")]
     pub max_documents_per_ingest: usize,
     /// Most results per search (422 beyond).
-    #[arg(long, env = "FIREBREAK_MAX_SEARCH_K", default_value_t = 50)]
+    #[arg(long, env = "FIREBREAK_MAX_SEARCH_K", default_value_t = 50, help_heading = "Retrieval")]
     pub max_search_k: usize,
     /// Largest search query in bytes (413 beyond).
-    #[arg(long, env = "FIREBREAK_MAX_QUERY_BYTES", default_value_t = 8 * 1024)]
+    #[arg(long, env = "FIREBREAK_MAX_QUERY_BYTES", default_value_t = 8 * 1024, help_heading = "Retrieval")]
     pub max_query_bytes: usize,
     /// Most inputs per /v1/embeddings call (422 beyond).
-    #[arg(long, env = "FIREBREAK_MAX_EMBEDDING_INPUTS", default_value_t = 64)]
+    #[arg(long, env = "FIREBREAK_MAX_EMBEDDING_INPUTS", default_value_t = 64, help_heading = "Request limits")]
     pub max_embedding_inputs: usize,
     /// API requests in flight at once; beyond it 503 + Retry-After before the body is read.
-    #[arg(long, env = "FIREBREAK_MAX_CONCURRENT_REQUESTS", default_value_t = 64)]
+    #[arg(long, env = "FIREBREAK_MAX_CONCURRENT_REQUESTS", default_value_t = 64, help_heading = "HTTP")]
     pub max_concurrent_requests: usize,
     /// Milliseconds a client has to send its request headers (the connection is closed beyond).
-    #[arg(long, env = "FIREBREAK_HEADER_READ_TIMEOUT_MS", default_value_t = 5000)]
+    #[arg(long, env = "FIREBREAK_HEADER_READ_TIMEOUT_MS", default_value_t = 5000, help_heading = "HTTP")]
     pub header_read_timeout_ms: u64,
     /// Milliseconds a client has to send its request body (408 beyond).
-    #[arg(long, env = "FIREBREAK_BODY_READ_TIMEOUT_MS", default_value_t = 10_000)]
+    #[arg(long, env = "FIREBREAK_BODY_READ_TIMEOUT_MS", default_value_t = 10_000, help_heading = "HTTP")]
     pub body_read_timeout_ms: u64,
     /// Deepest JSON nesting accepted in a request body (422 beyond).
-    #[arg(long, env = "FIREBREAK_MAX_JSON_DEPTH", default_value_t = 32)]
+    #[arg(long, env = "FIREBREAK_MAX_JSON_DEPTH", default_value_t = 32, help_heading = "Request limits")]
     pub max_json_depth: usize,
     /// Most alerts in one webhook (413 beyond; Alertmanager's webhook_config max_alerts caps it).
-    #[arg(long, env = "FIREBREAK_MAX_ALERTS_PER_WEBHOOK", default_value_t = 2000)]
+    #[arg(long, env = "FIREBREAK_MAX_ALERTS_PER_WEBHOOK", default_value_t = 2000, help_heading = "Request limits")]
     pub max_alerts_per_webhook: usize,
     /// Most labels, and most annotations, per alert (422 beyond).
-    #[arg(long, env = "FIREBREAK_MAX_LABELS", default_value_t = 128)]
+    #[arg(long, env = "FIREBREAK_MAX_LABELS", default_value_t = 128, help_heading = "Request limits")]
     pub max_labels: usize,
     /// Longest label or annotation name, in bytes (422 beyond).
-    #[arg(long, env = "FIREBREAK_MAX_LABEL_NAME_BYTES", default_value_t = 256)]
+    #[arg(long, env = "FIREBREAK_MAX_LABEL_NAME_BYTES", default_value_t = 256, help_heading = "Request limits")]
     pub max_label_name_bytes: usize,
     /// Longest label or annotation value, in bytes (422 beyond).
-    #[arg(long, env = "FIREBREAK_MAX_LABEL_VALUE_BYTES", default_value_t = 16 * 1024)]
+    #[arg(long, env = "FIREBREAK_MAX_LABEL_VALUE_BYTES", default_value_t = 16 * 1024, help_heading = "Request limits")]
     pub max_label_value_bytes: usize,
     /// Per-source rate of /v1/alerts, PER_MINUTE[:BURST] or `off` (503 + Retry-After beyond:
     /// Alertmanager retries 5xx only).
-    #[arg(long, env = "FIREBREAK_ALERTS_RATE", default_value = "600:120", value_parser = parse_rate)]
+    #[arg(long, env = "FIREBREAK_ALERTS_RATE", default_value = "600:120", value_parser = parse_rate, help_heading = "Rates and budgets")]
     pub alerts_rate: RateFlag,
     /// Per-source rate of /v1/ingest (429 + Retry-After beyond).
-    #[arg(long, env = "FIREBREAK_INGEST_RATE", default_value = "120:20", value_parser = parse_rate)]
+    #[arg(long, env = "FIREBREAK_INGEST_RATE", default_value = "120:20", value_parser = parse_rate, help_heading = "Rates and budgets")]
     pub ingest_rate: RateFlag,
     /// Per-source rate of searches, incident reads and /v1/status (429 beyond).
-    #[arg(long, env = "FIREBREAK_QUERY_RATE", default_value = "300:60", value_parser = parse_rate)]
+    #[arg(long, env = "FIREBREAK_QUERY_RATE", default_value = "300:60", value_parser = parse_rate, help_heading = "Rates and budgets")]
     pub query_rate: RateFlag,
     /// Per-source rate of notes (429 beyond).
-    #[arg(long, env = "FIREBREAK_NOTES_RATE", default_value = "60:20", value_parser = parse_rate)]
+    #[arg(long, env = "FIREBREAK_NOTES_RATE", default_value = "60:20", value_parser = parse_rate, help_heading = "Rates and budgets")]
     pub notes_rate: RateFlag,
     /// Per-source rate of /v1/embeddings (429 beyond).
-    #[arg(long, env = "FIREBREAK_EMBEDDINGS_RATE", default_value = "120:20", value_parser = parse_rate)]
+    #[arg(long, env = "FIREBREAK_EMBEDDINGS_RATE", default_value = "120:20", value_parser = parse_rate, help_heading = "Rates and budgets")]
     pub embeddings_rate: RateFlag,
     /// Bulk jobs waiting in the outbox before ingest is refused (429, Retry-After from the drain rate).
-    #[arg(long, env = "FIREBREAK_MAX_BULK_BACKLOG", default_value_t = 10_000)]
+    #[arg(long, env = "FIREBREAK_MAX_BULK_BACKLOG", default_value_t = 10_000, help_heading = "Rates and budgets")]
     pub max_bulk_backlog: usize,
     /// Texts embedded per minute by the whole gateway, or `off`.
-    #[arg(long, env = "FIREBREAK_EMBED_BUDGET_TEXTS", default_value = "3000", value_parser = parse_cap)]
+    #[arg(long, env = "FIREBREAK_EMBED_BUDGET_TEXTS", default_value = "3000", value_parser = parse_cap, help_heading = "Rates and budgets")]
     pub embed_budget_texts: CapFlag,
     /// Tokens embedded per minute by the whole gateway, or `off`.
-    #[arg(long, env = "FIREBREAK_EMBED_BUDGET_TOKENS", default_value = "360000", value_parser = parse_cap)]
+    #[arg(long, env = "FIREBREAK_EMBED_BUDGET_TOKENS", default_value = "360000", value_parser = parse_cap, help_heading = "Rates and budgets")]
     pub embed_budget_tokens: CapFlag,
     /// Texts embedded per minute for one source, or `off`.
-    #[arg(long, env = "FIREBREAK_SOURCE_EMBED_BUDGET_TEXTS", default_value = "1500", value_parser = parse_cap)]
+    #[arg(long, env = "FIREBREAK_SOURCE_EMBED_BUDGET_TEXTS", default_value = "1500", value_parser = parse_cap, help_heading = "Rates and budgets")]
     pub source_embed_budget_texts: CapFlag,
     /// Tokens embedded per minute for one source, or `off`.
-    #[arg(long, env = "FIREBREAK_SOURCE_EMBED_BUDGET_TOKENS", default_value = "180000", value_parser = parse_cap)]
+    #[arg(long, env = "FIREBREAK_SOURCE_EMBED_BUDGET_TOKENS", default_value = "180000", value_parser = parse_cap, help_heading = "Rates and budgets")]
     pub source_embed_budget_tokens: CapFlag,
     /// Consecutive faults (errors or slow calls) that open a dependency's circuit breaker.
-    #[arg(long, env = "FIREBREAK_BREAKER_FAILURES", default_value_t = 5)]
+    #[arg(long, env = "FIREBREAK_BREAKER_FAILURES", default_value_t = 5, help_heading = "Breakers")]
     pub breaker_failures: u32,
     /// First pause of an open breaker, in milliseconds; doubles on each failed probe…
-    #[arg(long, env = "FIREBREAK_BREAKER_OPEN_MS", default_value_t = 5000)]
+    #[arg(long, env = "FIREBREAK_BREAKER_OPEN_MS", default_value_t = 5000, help_heading = "Breakers")]
     pub breaker_open_ms: u64,
     /// …up to this many milliseconds.
-    #[arg(long, env = "FIREBREAK_BREAKER_OPEN_MAX_MS", default_value_t = 120_000)]
+    #[arg(long, env = "FIREBREAK_BREAKER_OPEN_MAX_MS", default_value_t = 120_000, help_heading = "Breakers")]
     pub breaker_open_max_ms: u64,
     /// An embedding batch still running after this many milliseconds always counts as a
     /// fault (the ceiling of the slow-call threshold, which follows the measured latency:
     /// p99 × 4 per token)…
-    #[arg(long, env = "FIREBREAK_EMBED_SLOW_CALL_MS", default_value_t = 15_000)]
+    #[arg(long, env = "FIREBREAK_EMBED_SLOW_CALL_MS", default_value_t = 15_000, help_heading = "Breakers")]
     pub embed_slow_call_ms: u64,
     /// …and the threshold is never below this (its value until batches were measured: an
     /// embedder hung from the start is found within a few times this).
-    #[arg(long, env = "FIREBREAK_EMBED_SLOW_FLOOR_MS", default_value_t = 500)]
+    #[arg(long, env = "FIREBREAK_EMBED_SLOW_FLOOR_MS", default_value_t = 500, help_heading = "Breakers")]
     pub embed_slow_floor_ms: u64,
     /// A vector-index call still running after this many milliseconds always counts as a
     /// fault (the ceiling; the threshold follows the measured latency, p99 × 4)…
-    #[arg(long, env = "FIREBREAK_INDEX_SLOW_CALL_MS", default_value_t = 5000)]
+    #[arg(long, env = "FIREBREAK_INDEX_SLOW_CALL_MS", default_value_t = 5000, help_heading = "Breakers")]
     pub index_slow_call_ms: u64,
     /// …and is never below this.
-    #[arg(long, env = "FIREBREAK_INDEX_SLOW_FLOOR_MS", default_value_t = 1000)]
+    #[arg(long, env = "FIREBREAK_INDEX_SLOW_FLOOR_MS", default_value_t = 1000, help_heading = "Breakers")]
     pub index_slow_floor_ms: u64,
     /// Alerts about Firebreak itself, as `label=value[,…]` (any one matches): stored, not
     /// embedded while they fire, so the gateway's trouble never makes it more work.
-    #[arg(long, env = "FIREBREAK_SELF_ALERT_MATCHERS", default_value = firebreak_gateway::self_alerts::DEFAULT_MATCHERS)]
+    #[arg(long, env = "FIREBREAK_SELF_ALERT_MATCHERS", default_value = firebreak_gateway::self_alerts::DEFAULT_MATCHERS, help_heading = "Alert storms")]
     pub self_alert_matchers: String,
     /// Alerts per minute (resends included) above which storm mode holds occurrences whose
     /// text was already embedded, until the rate falls below half of it.
-    #[arg(long, env = "FIREBREAK_STORM_ALERTS_PER_MINUTE", default_value_t = 300)]
+    #[arg(long, env = "FIREBREAK_STORM_ALERTS_PER_MINUTE", default_value_t = 300, help_heading = "Alert storms")]
     pub storm_alerts_per_minute: u64,
     /// PSI `some avg10` percentage at which bulk embedding pauses and ingest gets 429.
-    #[arg(long, env = "FIREBREAK_PRESSURE_BULK_PAUSE", default_value_t = 40.0)]
+    #[arg(long, env = "FIREBREAK_PRESSURE_BULK_PAUSE", default_value_t = 40.0, help_heading = "Pressure")]
     pub pressure_bulk_pause: f64,
     /// PSI `some avg10` percentage at which alert embedding waits too.
-    #[arg(long, env = "FIREBREAK_PRESSURE_ALERT_PAUSE", default_value_t = 80.0)]
+    #[arg(long, env = "FIREBREAK_PRESSURE_ALERT_PAUSE", default_value_t = 80.0, help_heading = "Pressure")]
     pub pressure_alert_pause: f64,
     /// PSI files read by the pressure guard (the worst counts), comma-separated.
-    #[arg(long, env = "FIREBREAK_PSI_FILES", value_delimiter = ',',
+    #[arg(long, env = "FIREBREAK_PSI_FILES", value_delimiter = ',', help_heading = "Pressure",
           default_value = "/proc/pressure/cpu,/proc/pressure/memory,/sys/fs/cgroup/cpu.pressure,/sys/fs/cgroup/memory.pressure")]
     pub psi_files: Vec<PathBuf>,
     /// Without PSI: bulk pauses while alerts or queries have waited longer than this many ms.
-    #[arg(long, env = "FIREBREAK_PRESSURE_FALLBACK_WAIT_MS", default_value_t = 10_000)]
+    #[arg(long, env = "FIREBREAK_PRESSURE_FALLBACK_WAIT_MS", default_value_t = 10_000, help_heading = "Pressure")]
     pub pressure_fallback_wait_ms: u64,
     /// Oldest an ingest run (run_id) may get, in seconds; later calls of it get 409.
-    #[arg(long, env = "FIREBREAK_INGEST_RUN_MAX_AGE_SECS", default_value_t = 3600)]
+    #[arg(long, env = "FIREBREAK_INGEST_RUN_MAX_AGE_SECS", default_value_t = 3600, help_heading = "Ingest")]
     pub ingest_run_max_age_secs: u64,
     /// Milliseconds a search waits for its query embedding before going keyword-only.
-    #[arg(long, env = "FIREBREAK_SEARCH_EMBED_TIMEOUT_MS", default_value_t = 2000)]
+    #[arg(long, env = "FIREBREAK_SEARCH_EMBED_TIMEOUT_MS", default_value_t = 2000, help_heading = "Retrieval")]
     pub search_embed_timeout_ms: u64,
 }
 
@@ -579,5 +579,24 @@ fn parse_cap(s: &str) -> Result<CapFlag, String> {
     match s.trim().parse::<u64>() {
         Ok(n) if n > 0 => Ok(CapFlag(Some(n))),
         _ => Err(format!("{s:?}: a whole number above 0 per minute, or `off` (0 would stop all embedding)")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// `serve --help` is grouped the way the README's tables are, not one list of 70 flags.
+    #[test]
+    fn serve_help_is_grouped() {
+        let mut cmd = super::Cli::command();
+        let help = cmd.find_subcommand_mut("serve").unwrap().render_help().to_string();
+        let mut at = 0;
+        for heading in ["Storage:", "HTTP:", "Embedder:", "Scheduler:", "Indexing:", "Retrieval:", "Request limits:", "Rates and budgets:", "Breakers:", "Alert storms:", "Pressure:", "Ingest:"] {
+            let found = help[at..].find(heading).unwrap_or_else(|| panic!("no {heading} after byte {at}:\n{help}"));
+            at += found;
+        }
+        let options = help.split("\n\n").find(|s| s.starts_with("Options:")).unwrap_or("");
+        assert!(!options.contains("--pressure") && !options.contains("--qdrant-url"), "ungrouped flags:\n{options}");
     }
 }

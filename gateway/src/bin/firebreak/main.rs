@@ -167,6 +167,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     tracing::info!(listen = %listener.local_addr()?, "firebreak serving");
     let limits = ConnLimits { header_read_timeout, grace };
     serve::serve(listener, gateway.router(), limits, firebreak_embedder::process::shutdown_signal()).await;
+    let stopping = std::time::Instant::now();
     gateway.shutdown(grace).await;
+    // The last line: an operator reading a pod's log after a rollout sees it ended cleanly.
+    tracing::info!(took = ?stopping.elapsed(), "firebreak stopped");
     Ok(ExitCode::SUCCESS)
 }
