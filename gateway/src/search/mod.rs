@@ -20,6 +20,7 @@
 
 pub mod explain;
 pub mod fusion;
+pub mod snippet;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -400,7 +401,7 @@ impl Searcher {
             kind: r.kind,
             id: r.target_id,
             title: p.title.clone(),
-            snippet: snippet(&p.text),
+            snippet: snippet::snippet(&p.text, p.chunk > 0),
             source: p.source.clone(),
             why: Why {
                 field: c.field,
@@ -438,17 +439,4 @@ impl Searcher {
         }
         Ok(true)
     }
-}
-
-/// The start of a chunk, cut on a char boundary, for result lists.
-fn snippet(text: &str) -> String {
-    const MAX: usize = 300;
-    if text.len() <= MAX {
-        return text.to_owned();
-    }
-    let mut end = MAX;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
 }
