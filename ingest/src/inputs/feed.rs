@@ -186,6 +186,26 @@ mod tests {
         assert_eq!(out[2].as_ref().unwrap_err().to_string(), "status.rss:8: item has no guid, id or link");
     }
 
+    /// A dev.to-style item: the post's HTML escaped in <description>, a highlighted YAML
+    /// block inside. The stored text keeps the YAML as written, as fenced Markdown.
+    #[test]
+    fn code_in_a_feed_item_keeps_its_indentation() {
+        let rss = r#"<rss version="2.0"><channel><title>dev.to</title>
+<item><title>NetworkPolicy for DNS</title><guid>https://dev.to/x/1</guid>
+<description>&lt;p&gt;Allow DNS only:&lt;/p&gt;
+&lt;div class="highlight js-code-highlight"&gt;
+&lt;pre class="highlight yaml"&gt;&lt;code&gt;&lt;span class="na"&gt;spec&lt;/span&gt;&lt;span class="pi"&gt;:&lt;/span&gt;
+  &lt;span class="na"&gt;egress&lt;/span&gt;&lt;span class="pi"&gt;:&lt;/span&gt;
+    &lt;span class="pi"&gt;-&lt;/span&gt; &lt;span class="na"&gt;ports&lt;/span&gt;&lt;span class="pi"&gt;:&lt;/span&gt;
+        &lt;span class="pi"&gt;-&lt;/span&gt; &lt;span class="na"&gt;port&lt;/span&gt;&lt;span class="pi"&gt;:&lt;/span&gt; &lt;span class="m"&gt;53&lt;/span&gt;
+&lt;/code&gt;&lt;/pre&gt;
+&lt;/div&gt;</description></item>
+</channel></rss>"#;
+        let out = parse(Path::new("devto.rss"), rss);
+        let d = out[0].as_ref().unwrap();
+        assert_eq!(d.text, "Allow DNS only:\n\n```yaml\nspec:\n  egress:\n    - ports:\n        - port: 53\n```", "{}", d.text);
+    }
+
     #[test]
     fn atom_entries_use_id_and_alternate_link() {
         let atom = r#"<feed xmlns="http://www.w3.org/2005/Atom"><title>Runbooks</title>
