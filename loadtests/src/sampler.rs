@@ -60,6 +60,14 @@ pub struct Sample {
     pub index_points: Option<i64>,
     /// Dependencies whose circuit breaker is not closed (open or half-open).
     pub breakers_open: Option<Vec<String>>,
+    /// The pressure guard's level (`normal`, `bulk_paused`, `alert_paused`) and the PSI
+    /// figure it was decided on: why bulk work waits, when it does.
+    pub pressure: Option<String>,
+    pub psi_percent: Option<f64>,
+    /// Embedding requests the budget refused, and jobs deferred (back-pressure of any
+    /// kind), since the server started.
+    pub budget_refused: Option<f64>,
+    pub jobs_deferred: Option<f64>,
 }
 
 fn ticks_per_second() -> f64 {
@@ -134,12 +142,16 @@ pub async fn run(target: Arc<Target>, started: Instant, stop: Arc<AtomicBool>) -
                 s.breakers_open = v["breakers"]
                     .as_object()
                     .map(|b| b.iter().filter(|(_, state)| state.as_str() != Some("closed")).map(|(dep, _)| dep.clone()).collect());
+                s.pressure = v["pressure"].as_str().map(str::to_owned);
+                s.psi_percent = v["pressure_detail"]["some_avg10_percent"].as_f64();
                 s.queued_texts = v["scheduler"]["classes"].as_object().map(|c| c.values().filter_map(|x| x["queued"].as_i64()).sum());
             }
         }
         if let Ok(r) = http.get(format!("{url}/metrics")).send().await {
             if let Ok(page) = r.text().await {
                 s.embedded_texts = metric_sum(&page, "firebreak_scheduler_embedded_texts_total");
+                s.budget_refused = metric_sum(&page, "firebreak_embed_budget_refused_total");
+                s.jobs_deferred = metric_sum(&page, "firebreak_outbox_jobs_deferred_total");
             }
         }
         out.push(s);
