@@ -133,11 +133,33 @@ async fn contract(index: Arc<dyn VectorIndex>) {
     index.remove_chunks_from(JobKind::Incident, 7, 0).await.unwrap();
 }
 
-#[tokio::test]
+/// Writes from many jobs at once (the outbox's lanes) all land, each answered once it is
+/// stored: the embedded shard flushes them in groups, a server on its own.
+async fn concurrent_writes(index: Arc<dyn VectorIndex>) {
+    let kw = Keywords::new().unwrap();
+    let before = index.count(&Default::default()).await.unwrap();
+    let writes = (0..64).map(|i| {
+        let (index, p) = (index.clone(), point(&kw, JobKind::Document, 1000 + i, 0, "bulk", 400, "bulk chat export", i as usize));
+        tokio::spawn(async move { index.replace(vec![p], JobKind::Document, 1000 + i, 1).await })
+    });
+    for w in writes.collect::<Vec<_>>() {
+        w.await.unwrap().unwrap();
+    }
+    assert_eq!(index.count(&Default::default()).await.unwrap(), before + 64);
+    for i in 0..64 {
+        index.remove_chunks_from(JobKind::Document, 1000 + i, 0).await.unwrap();
+    }
+    assert_eq!(index.count(&Default::default()).await.unwrap(), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn qdrant_edge_backend() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("vectors");
-    contract(Arc::new(EdgeIndex::open(&path, DIM).unwrap())).await;
+    let index = Arc::new(EdgeIndex::open(&path, DIM).unwrap());
+    contract(index.clone()).await;
+    concurrent_writes(index.clone()).await;
+    drop(index);
     // Reopened from disk (its payload indexes made again, which changes nothing): the
     // points are still there.
     let reopened = EdgeIndex::open(&path, DIM).unwrap();
@@ -154,5 +176,7 @@ async fn qdrant_server_backend() {
     let url = std::env::var("FIREBREAK_TEST_QDRANT_URL").expect("FIREBREAK_TEST_QDRANT_URL must be set for this test");
     let collection = format!("firebreak_test_{}", std::process::id());
     let index = ServerIndex::open(&url, &collection, DIM, Duration::from_secs(10)).await.expect("Qdrant server reachable");
-    contract(Arc::new(index)).await;
+    let index = Arc::new(index);
+    contract(index.clone()).await;
+    concurrent_writes(index).await;
 }

@@ -1,14 +1,14 @@
 //! The embedded default: a qdrant-edge shard in `<data-dir>/vectors`.
 //!
 //! qdrant-edge's API is synchronous and its `flush` expects no concurrent writer, so all
-//! writes (and their flush) go through one lock on the blocking pool; searches run
-//! concurrently beside them. Every upsert is flushed before it returns: the caller marks
-//! the job done right after, and a done job is never redone.
+//! writes go through one writer thread that flushes them in groups
+//! ([`super::group_commit`]); searches run concurrently beside it. Every write is flushed
+//! before it returns: the caller marks the job done right after, and a done job is never
+//! redone.
 
 use std::collections::HashMap;
-use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use qdrant_edge::{
@@ -18,14 +18,15 @@ use qdrant_edge::{
     UpdateOperation, VectorInternal, VectorPersisted, VectorStructPersisted, WithPayloadInterface, WithVector,
 };
 
+use super::group_commit::GroupCommit;
 use super::filter::{chunks_from, conditions, keyword_only, to_qdrant_json, Cond};
 use super::{Hit, IndexError, IndexFilter, IndexPoint, IndexResult, PointPayload, Probe, VectorIndex, DENSE, KEYWORDS};
 use crate::store::JobKind;
 
-/// The shard and the lock that serialises its writers.
+/// The shard and the thread that writes it.
 pub struct EdgeIndex {
     shard: Arc<EdgeShard>,
-    writer: Arc<Mutex<()>>,
+    writer: GroupCommit,
     path: PathBuf,
 }
 
@@ -79,26 +80,15 @@ impl EdgeIndex {
                 }
             }
         }
-        let index = EdgeIndex { shard: Arc::new(shard), writer: Arc::new(Mutex::new(())), path: path.to_owned() };
+        let shard = Arc::new(shard);
+        let index = EdgeIndex { writer: GroupCommit::start(shard.clone())?, shard, path: path.to_owned() };
         tracing::info!(path = %index.path.display(), dim, created = !existing, "vector index ready (qdrant-edge)");
         Ok(index)
     }
 
-    /// Runs writes and flushes them once, one writer at a time, off the async threads.
+    /// Applies writes and returns once they are flushed (with whatever else was waiting).
     async fn write(&self, ops: Vec<UpdateOperation>) -> IndexResult<()> {
-        let shard = self.shard.clone();
-        let writer = self.writer.clone();
-        tokio::task::spawn_blocking(move || {
-            let _guard = writer.lock().unwrap_or_else(|p| p.into_inner());
-            for op in ops {
-                shard.update(op).map_err(edge_err)?;
-            }
-            // qdrant-edge panics (instead of returning an error) when a flush fails.
-            std::panic::catch_unwind(AssertUnwindSafe(|| shard.flush()))
-                .map_err(|_| IndexError::Unavailable("flushing the shard failed".into()))
-        })
-        .await
-        .map_err(edge_err)?
+        self.writer.write(ops).await
     }
 }
 

@@ -18,6 +18,7 @@
 
 pub mod edge;
 pub mod filter;
+mod group_commit;
 pub mod guarded;
 pub mod keywords;
 pub mod point_id;
