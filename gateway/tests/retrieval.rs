@@ -1,7 +1,7 @@
 //! Alert-aware retrieval on the real model, real SQLite and a real qdrant-edge shard: an
 //! alert whose cause is told in other words, on a pod that belonged to a different past
 //! incident, finds the incident with its cause first, under its own alertname or another,
-//! and each result says why.
+//! and each result says why, with a relevance that tells a good match from none.
 
 use crate::common;
 
@@ -103,4 +103,16 @@ async fn an_alert_finds_the_incident_with_its_cause_not_its_pod() {
     assert_eq!(r["results"][0]["incident"]["fingerprint"], "b", "{r:#}");
     assert_eq!(r["results"][0]["why"]["field"].as_str().map(|f| ["text", "cause", "notes"].contains(&f)), Some(true), "{r:#}");
     assert!(r["results"][0]["why"]["concepts"].as_array().unwrap().iter().any(|c| c == "postgres-auth"), "{r:#}");
+    // Relevance, unlike the fused score, says how good the match is: high for that one,
+    // low for the best a question about something else finds (a client can say "no good
+    // match"), in [0, 1] in every mode.
+    let found = r["results"][0]["relevance"].as_f64().unwrap();
+    assert!(found >= 0.4, "{r:#}");
+    for mode in ["hybrid", "dense", "keyword"] {
+        let off = post(&url, "/v1/search", json!({"query": "the best recipe for sourdough bread with a long cold proof", "k": 4, "mode": mode})).await;
+        for hit in off["results"].as_array().unwrap() {
+            let rel = hit["relevance"].as_f64().unwrap();
+            assert!((0.0..0.3).contains(&rel), "{mode}: {off:#}");
+        }
+    }
 }

@@ -128,8 +128,9 @@ pub async fn run(client: &Client, set: &EvalSet, o: &EvalOptions) -> anyhow::Res
             let keys: Vec<Option<&str>> = results.iter().map(|h| h["id"].as_i64().and_then(|id| by_id.get(&id).copied())).collect();
             let rank = keys.iter().position(|k| *k == Some(q.expect.as_str())).map(|p| p + 1);
             let first = keys.first().copied().flatten().map(str::to_owned);
+            let relevance = results.first().and_then(|h| h["relevance"].as_f64());
             let degraded = r["degraded"].as_bool().unwrap_or(false).then(|| r["degraded_reason"].as_str().unwrap_or("").to_owned());
-            modes.insert(mode_name(mode).to_owned(), Outcome { rank, first, degraded });
+            modes.insert(mode_name(mode).to_owned(), Outcome { rank, first, relevance, degraded });
         }
         let alertname = q.labels.get("alertname").cloned().unwrap_or_default();
         let same_alertname = set.past.iter().any(|p| p.key == q.expect && p.labels.get("alertname") == Some(&alertname));
@@ -276,6 +277,13 @@ impl EvalReport {
         if split {
             let n = |same| self.outcomes.iter().filter(|q| q.same_alertname == same).count();
             out.push_str(&format!("({} queries expect an incident of their own alertname, {} one of another)\n", n(true), n(false)));
+        }
+        out.push_str("relevance of the first result, median (min–max): when right | when wrong\n");
+        for m in MODES {
+            let per: Vec<&Outcome> = self.outcomes.iter().map(|q| &q.modes[mode_name(m)]).collect();
+            let show = |s: Option<(f64, f64, f64)>| s.map_or("-".to_owned(), |(med, lo, hi)| format!("{med:.2} ({lo:.2}–{hi:.2})"));
+            let [right, wrong] = score::relevance_split(&per);
+            out.push_str(&format!("{:<8}  {} | {}\n", mode_name(m), show(right), show(wrong)));
         }
         if verbose {
             out.push_str("\nquery  expected                                          alert  hybrid  dense  keyword  hybrid's first when wrong\n");

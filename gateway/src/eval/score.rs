@@ -11,6 +11,9 @@ pub struct Outcome {
     pub rank: Option<usize>,
     /// The set's key of the first result, for the per-query table.
     pub first: Option<String>,
+    /// The first result's relevance (0–1), whoever it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relevance: Option<f64>,
     /// Why the gateway answered in keyword mode or without the store, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub degraded: Option<String>,
@@ -33,13 +36,24 @@ impl Figures {
     }
 }
 
+/// The median and range of the first result's relevance over `outcomes`, split by whether
+/// that first result was the right one: what "no good match" should look like, measured.
+pub fn relevance_split(outcomes: &[&Outcome]) -> [Option<(f64, f64, f64)>; 2] {
+    let summary = |right: bool| {
+        let mut v: Vec<f64> = outcomes.iter().filter(|o| (o.rank == Some(1)) == right).filter_map(|o| o.relevance).collect();
+        v.sort_by(f64::total_cmp);
+        (!v.is_empty()).then(|| (v[v.len() / 2], v[0], v[v.len() - 1]))
+    };
+    [summary(true), summary(false)]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn missing_counts_as_zero() {
-        let o = |rank| Outcome { rank, first: None, degraded: None };
+        let o = |rank| Outcome { rank, first: None, relevance: None, degraded: None };
         let f = Figures::of(&[o(Some(1)), o(Some(2)), o(Some(4)), o(None)]);
         assert_eq!(f.top1, 0.25);
         assert_eq!(f.top3, 0.5);

@@ -45,11 +45,22 @@ pub struct Why {
     pub concepts: Vec<String>,
 }
 
+/// What a query and a matched text have in common.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Shared {
+    pub terms: Vec<String>,
+    pub concepts: Vec<String>,
+    /// The share of the query's distinct words (those the keyword model indexes, glossary
+    /// concepts included) that the matched text has too: 1.0 when it has them all.
+    pub coverage: f32,
+}
+
 /// Finds the shared words and concepts of a query and a matched text, with the keyword
 /// model's own tokenizer and stemmer, so "shared" means what BM25 counted.
-pub fn shared(keywords: &Keywords, glossary: &Glossary, query: &str, matched: &str) -> (Vec<String>, Vec<String>) {
+pub fn shared(keywords: &Keywords, glossary: &Glossary, query: &str, matched: &str) -> Shared {
     let doc: HashSet<u32> = keywords.document(&glossary.expand(matched)).indices.into_iter().collect();
     let (mut terms, mut concepts) = (Vec::new(), Vec::new());
+    let (mut asked, mut found) = (0usize, 0usize);
     let mut seen = HashSet::new();
     let expanded = glossary.expand(query);
     for word in expanded.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).take(MAX_QUERY_WORDS) {
@@ -58,16 +69,21 @@ pub fn shared(keywords: &Keywords, glossary: &Glossary, query: &str, matched: &s
             continue;
         }
         let ids = keywords.query(&word).indices;
-        if ids.is_empty() || !ids.iter().all(|i| doc.contains(i)) {
+        if ids.is_empty() {
             continue;
         }
+        asked += 1;
+        if !ids.iter().all(|i| doc.contains(i)) {
+            continue;
+        }
+        found += 1;
         match glossary.concept_of(&word) {
             Some(c) => concepts.push(c.name.clone()),
             None if terms.len() < MAX_TERMS => terms.push(word),
             None => {}
         }
     }
-    (terms, concepts)
+    Shared { terms, concepts, coverage: if asked == 0 { 0.0 } else { found as f32 / asked as f32 } }
 }
 
 #[cfg(test)]
@@ -78,9 +94,13 @@ mod tests {
     fn shared_words_are_counted_after_stemming_and_concepts_by_name() {
         let k = Keywords::new().unwrap();
         let g = Glossary::parse(&["oom-kill | exit code 137 | oomkilled"]).unwrap();
-        let (terms, concepts) = shared(&k, &g, "The worker pods died with exit code 137 while restarting", "pod OOMKilled, restarted");
+        let Shared { terms, concepts, coverage } =
+            shared(&k, &g, "The worker pods died with exit code 137 while restarting", "pod OOMKilled, restarted");
         assert!(terms.contains(&"pods".to_owned()), "{terms:?}");
         assert!(!terms.contains(&"worker".to_owned()));
         assert_eq!(concepts, vec!["oom-kill".to_owned()]);
+        assert!(coverage > 0.0 && coverage < 1.0, "{coverage}");
+        assert_eq!(shared(&k, &g, "postfix queue", "the postfix queue is full").coverage, 1.0);
+        assert_eq!(shared(&k, &g, "postfix queue", "immich thumbnails").coverage, 0.0);
     }
 }

@@ -20,6 +20,7 @@
 
 pub mod explain;
 pub mod fusion;
+pub mod relevance;
 pub mod snippet;
 
 use std::sync::Arc;
@@ -56,7 +57,15 @@ pub struct Query {
 /// One result.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SearchHit {
+    /// What the results are ordered by: comparable within one answer only (reciprocal-rank
+    /// fusion, or a cause ranking's scaled sum).
     pub score: f32,
+    /// How good the match is, in [0, 1], comparable across searches: from the dense
+    /// similarity of query and matched text, or, matched by words alone, the share of the
+    /// query's words found (at most 0.8). Below about 0.3: no good match
+    /// (docs/retrieval.md, "Relevance").
+    #[schema(minimum = 0.0, maximum = 1.0)]
+    pub relevance: f32,
     pub kind: JobKind,
     pub id: i64,
     pub title: Option<String>,
@@ -405,9 +414,10 @@ impl Searcher {
         let r = &c.ranked;
         let p = &r.best.payload;
         let matched = r.keyword_text.as_deref().unwrap_or(&p.text);
-        let (terms, concepts) = explain::shared(&self.keywords, &self.glossary, &c.query, matched);
+        let explain::Shared { terms, concepts, coverage } = explain::shared(&self.keywords, &self.glossary, &c.query, matched);
         SearchHit {
             score: r.score,
+            relevance: relevance::relevance(r.dense, coverage),
             kind: r.kind,
             id: r.target_id,
             title: p.title.clone(),
