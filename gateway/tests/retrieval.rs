@@ -43,7 +43,9 @@ async fn drained(url: &str) {
             return;
         }
         assert!(Instant::now() < until, "outbox never drained: {s}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Status reads count against the query rate (300/min, burst 60) like the searches
+        // after them: on a loaded machine a faster poll spent the burst.
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
@@ -106,6 +108,11 @@ async fn an_alert_finds_the_incident_with_its_cause_not_its_pod() {
     // Relevance, unlike the fused score, says how good the match is: high for that one,
     // low for the best a question about something else finds (a client can say "no good
     // match"), in [0, 1] in every mode.
+    // A cause or notes point is a whole text: its snippet starts at its start.
+    let first = &r["results"][0];
+    if first["why"]["field"] != "text" {
+        assert!(!first["snippet"].as_str().unwrap().starts_with('…'), "{r:#}");
+    }
     let found = r["results"][0]["relevance"].as_f64().unwrap();
     assert!(found >= 0.4, "{r:#}");
     for mode in ["hybrid", "dense", "keyword"] {

@@ -421,7 +421,8 @@ impl Searcher {
             kind: r.kind,
             id: r.target_id,
             title: p.title.clone(),
-            snippet: snippet::snippet(&p.text, p.chunk > 0),
+            // Only a text chunk after the first starts mid-item; a cause or notes point is whole.
+            snippet: snippet::snippet(&p.text, p.chunk > 0 && p.field == Field::Text),
             source: p.source.clone(),
             why: Why {
                 field: c.field,
