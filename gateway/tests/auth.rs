@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use firebreak_gateway::app::{EmbedderChoice, Gateway, GatewayConfig};
+use firebreak_gateway::app::{EmbedderChoice, Gateway};
 use firebreak_gateway::auth::Tokens;
 use firebreak_gateway::embedding::remote::RemoteConfig;
 use serde_json::{json, Value};
@@ -20,7 +20,7 @@ const AGENT: &str = "agent-token-9e8d7c6b5a";
 /// Serves a gateway; keep the returned handles alive while the URL is used.
 async fn serve(tokens: Tokens) -> (String, Gateway, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = GatewayConfig::embedded(dir.path(), "unused");
+    let mut cfg = common::config(dir.path(), "unused");
     cfg.embedder = EmbedderChoice::Remote {
         cfg: RemoteConfig { url: "http://127.0.0.1:1".into(), model: "nowhere".into(), dim: 384, timeout: Duration::from_secs(1) },
         tokenizer: None,

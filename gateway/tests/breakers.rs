@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use firebreak_gateway::app::{EmbedderChoice, Gateway, GatewayConfig};
+use firebreak_gateway::app::{EmbedderChoice, Gateway};
 use firebreak_gateway::embedding::remote::RemoteConfig;
 use firebreak_gateway::store::sql::StoreConfig;
 use firebreak_gateway::store::SqlxStore;
@@ -55,7 +55,7 @@ async fn slow_embedding_batches_open_the_breaker_and_search_goes_keyword_only() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_embedder_opens_the_breaker_and_alerts_wait_without_failing() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = GatewayConfig::embedded(dir.path(), "unused");
+    let mut cfg = common::config(dir.path(), "unused");
     cfg.embedder = EmbedderChoice::Remote {
         cfg: RemoteConfig { url: common::http::hung_embedder().await, model: "hung".into(), dim: 384, timeout: Duration::from_millis(300) },
         tokenizer: None,
@@ -140,16 +140,12 @@ async fn a_database_outage_opens_the_store_breaker_and_service_resumes_by_itself
     let store = SqlxStore::open(&store_cfg).await.expect("Postgres through the proxy");
 
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = GatewayConfig::embedded(dir.path(), "unused");
+    let mut cfg = common::config(dir.path(), "unused");
     cfg.embedder = common::nowhere_embedder();
     cfg.database_url = Some(via_proxy);
     cfg.breakers.failures = 2;
     cfg.breakers.open_min = Duration::from_millis(500);
     cfg.breakers.open_max = Duration::from_millis(500);
-    // The node's own pressure (a busy CI machine) must not answer for the database: the
-    // pressure guard refuses ingest with 429 before the store is asked.
-    cfg.pressure.bulk_pause = 101.0;
-    cfg.pressure.alert_pause = 101.0;
     let gw = Gateway::start_with_store(cfg, Arc::new(store)).await.unwrap();
     let (url, _gw) = common::serve_router(gw).await;
     let alert = |fp: &str| common::webhook("firing", &[(fp, "PostgresDown", "database unreachable")]).1;
@@ -219,7 +215,6 @@ async fn pending_and_failed(gw: &Gateway) -> (i64, i64) {
 async fn a_slow_index_opens_its_breaker_and_vectors_are_back_filled_when_it_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = common::one_core_gateway(dir.path());
-    cfg.pressure = firebreak_gateway::pressure::PressureConfig::off(); // the node's load is not this test's subject
     cfg.indexer.poll_interval = Duration::from_millis(50);
     let mut slow = cfg.clone();
     slow.breakers.index_slow_call = Duration::from_micros(1);

@@ -23,8 +23,7 @@ const ALICE: &str = "alice-token-0123456789";
 const BOB: &str = "bob-token-0123456789ab";
 
 fn config(dir: &std::path::Path) -> GatewayConfig {
-    let mut cfg = GatewayConfig::embedded(dir, "unused");
-    cfg.pressure = firebreak_gateway::pressure::PressureConfig::off(); // the node's load is not this test's subject
+    let mut cfg = common::config(dir, "unused");
     cfg.embedder = common::nowhere_embedder();
     cfg.indexer.poll_interval = Duration::from_millis(50);
     cfg

@@ -11,14 +11,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use firebreak_gateway::api::ApiLimits;
-use firebreak_gateway::app::{EmbedderChoice, Gateway, GatewayConfig};
+use firebreak_gateway::app::{EmbedderChoice, Gateway};
 use firebreak_gateway::embedding::remote::RemoteConfig;
 use firebreak_gateway::store::{SqlStore, SqlxStore};
 use serde_json::{json, Value};
 
 /// Serves the gateway; keep the returned handle alive as long as the URL is used.
 async fn serve(store: SqlxStore, data_dir: &std::path::Path) -> (String, Gateway) {
-    let mut cfg = GatewayConfig::embedded(data_dir, "no-model-needed");
+    let mut cfg = common::config(data_dir, "no-model-needed");
     cfg.embedder = EmbedderChoice::Remote {
         cfg: RemoteConfig { url: "http://127.0.0.1:1".into(), model: "nowhere".into(), dim: 384, timeout: Duration::from_secs(1) },
         tokenizer: None,

@@ -17,9 +17,8 @@ use serde_json::Value;
 const TOKEN: &str = "ingest-token-0123456789abcdef";
 
 fn config(dir: &Path) -> GatewayConfig {
-    let mut cfg = GatewayConfig::embedded(dir, "unused");
+    let mut cfg = common::config(dir, "unused");
     cfg.embedder = common::nowhere_embedder(); // intake needs no model
-    cfg.pressure = firebreak_gateway::pressure::PressureConfig::off(); // the node's load is not this test's subject
     cfg.tokens = Arc::new(Tokens::parse(&format!("cronjob ingest:write {TOKEN}")).unwrap());
     cfg
 }

@@ -24,7 +24,6 @@ fn long_text(paragraphs: usize, ending: &str) -> String {
 async fn long_documents_are_chunked_indexed_and_shrink_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = common::one_core_gateway(dir.path());
-    cfg.pressure = firebreak_gateway::pressure::PressureConfig::off(); // the node's load is not this test's subject
     cfg.indexer.poll_interval = Duration::from_millis(50);
     let gw = Gateway::start(cfg).await.unwrap();
     let state = gw.state.clone();

@@ -6,7 +6,7 @@ use crate::common;
 
 use std::time::{Duration, Instant};
 
-use firebreak_gateway::app::{EmbedderChoice, GatewayConfig};
+use firebreak_gateway::app::EmbedderChoice;
 use firebreak_gateway::embedding::remote::RemoteConfig;
 use serde_json::{json, Value};
 
@@ -83,7 +83,7 @@ async fn bad_requests_get_json_errors_and_embeddings_work() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_degrades_to_keywords_when_the_embedder_hangs() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = GatewayConfig::embedded(dir.path(), "unused");
+    let mut cfg = common::config(dir.path(), "unused");
     cfg.embedder = EmbedderChoice::Remote {
         cfg: RemoteConfig { url: common::http::hung_embedder().await, model: "hung".into(), dim: 384, timeout: Duration::from_secs(30) },
         tokenizer: None,

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use firebreak_embedder::http::{router, AppState, HttpLimits};
 use firebreak_embedder::{EngineConfig, Embedder};
-use firebreak_gateway::app::{EmbedderChoice, Gateway, GatewayConfig};
+use firebreak_gateway::app::{EmbedderChoice, Gateway};
 use firebreak_gateway::clock::now_millis;
 use firebreak_gateway::embedding::remote::RemoteConfig;
 use firebreak_gateway::search::{Mode, Query};
@@ -31,8 +31,7 @@ async fn embedder_service() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn indexes_and_searches_through_firebreak_embedder_serve() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = GatewayConfig::embedded(dir.path(), "unused");
-    cfg.pressure = firebreak_gateway::pressure::PressureConfig::off(); // the node's load is not this test's subject
+    let mut cfg = common::config(dir.path(), "unused");
     cfg.embedder = EmbedderChoice::Remote {
         cfg: RemoteConfig {
             url: embedder_service().await,

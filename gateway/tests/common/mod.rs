@@ -26,10 +26,21 @@ pub async fn serve_router(gateway: firebreak_gateway::app::Gateway) -> (String, 
     (url, gateway)
 }
 
-/// The embedded default with the real model on one inference thread: tests share two
-/// cores, and one test's embedder must leave the other core to the rest.
+/// The embedded default for an in-process test, with the node pressure guard off: it
+/// reads the machine's real PSI, and the test suite itself (tests side by side on two
+/// cores) takes CPU pressure past the 40 % that pauses bulk intake, which made unrelated
+/// tests' ingest answer 429 on a busy run. The tests of that guard turn it on with a
+/// pressure file of their own (tests/guards.rs, tests/outage.rs).
+pub fn config(data_dir: &std::path::Path, model_dir: impl Into<std::path::PathBuf>) -> firebreak_gateway::app::GatewayConfig {
+    let mut cfg = firebreak_gateway::app::GatewayConfig::embedded(data_dir, model_dir);
+    cfg.pressure = firebreak_gateway::pressure::PressureConfig::off();
+    cfg
+}
+
+/// [`config`] with the real model on one inference thread: tests share two cores, and
+/// one test's embedder must leave the other core to the rest.
 pub fn one_core_gateway(data_dir: &std::path::Path) -> firebreak_gateway::app::GatewayConfig {
-    let mut cfg = firebreak_gateway::app::GatewayConfig::embedded(data_dir, server::model_dir());
+    let mut cfg = config(data_dir, server::model_dir());
     if let firebreak_gateway::app::EmbedderChoice::InProcess(e) = &mut cfg.embedder {
         e.cpu_threads = Some(1);
     }
