@@ -215,11 +215,19 @@ impl Breaker {
                 tokio::pin!(call);
                 tokio::select! {
                     biased;
-                    r = &mut call => r,
+                    r = &mut call => {
+                        // The timer may not have been looked at yet when the call ends
+                        // (a busy runtime wakes for both at once and the call wins the
+                        // tie): a call that took longer than the threshold was slow
+                        // however the wake-ups fell.
+                        if started.elapsed() >= threshold {
+                            self.count_slow(&mut ticket, threshold, "call ended past the slow-call threshold: counted as a fault");
+                            crossed = true;
+                        }
+                        r
+                    }
                     _ = tokio::time::sleep(threshold) => {
-                        self.metrics.slow.get_or_create(&DependencyLabel { dependency: self.dependency }).inc();
-                        tracing::warn!(dependency = self.dependency, ?threshold, probe = ticket.probe, "call still running past the slow-call threshold: counted as a fault");
-                        ticket.settle(true);
+                        self.count_slow(&mut ticket, threshold, "call still running past the slow-call threshold: counted as a fault");
                         crossed = true;
                         call.await
                     }
@@ -236,6 +244,13 @@ impl Breaker {
             self.lock().latency.record(took, cost);
         }
         Ok(result)
+    }
+
+    /// Counts a call that crossed its slow-call threshold as a fault.
+    fn count_slow(&self, ticket: &mut Ticket<'_>, threshold: Duration, message: &'static str) {
+        self.metrics.slow.get_or_create(&DependencyLabel { dependency: self.dependency }).inc();
+        tracing::warn!(dependency = self.dependency, ?threshold, probe = ticket.probe, "{message}");
+        ticket.settle(true);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -371,6 +386,19 @@ mod tests {
             assert_eq!(r.unwrap().unwrap(), 7, "a slow result is still used");
         }
         assert_eq!(b.state(), State::Open, "two slow calls in a row open it");
+    }
+
+    #[tokio::test]
+    async fn a_call_that_ends_past_the_threshold_before_the_timer_is_seen_still_counts() {
+        // The call holds the runtime's only thread past the threshold, so the timer cannot
+        // fire first: the call is ready when the select first looks (a busy CI runtime).
+        let b = breaker(Some(Duration::from_millis(20)));
+        let not_fault = |_: &&str| false;
+        for _ in 0..2 {
+            let r = b.call(async { std::thread::sleep(Duration::from_millis(30)); Ok::<_, &str>(()) }, not_fault).await;
+            assert!(r.unwrap().is_ok(), "a slow result is still used");
+        }
+        assert_eq!(b.state(), State::Open, "two slow calls in a row open it, whoever won the race");
     }
 
     #[tokio::test]
