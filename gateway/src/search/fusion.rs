@@ -6,11 +6,12 @@
 //!   free-text search over everything: it needs no calibration between cosine
 //!   similarities and BM25 sums, which makes it robust when the two probes see
 //!   unrelated items.
-//! - [`weighted`], each ranking's scores scaled to [0, 1] over the candidates (min-max)
-//!   and averaged, for ranking incidents by cause: there both probes score the same
-//!   kind of text, and how far apart two candidates are matters, not only their order.
-//!   RRF flattens a clear keyword win into a one-rank difference; on the evaluation sets
-//!   the weighted sum picks the right incident first more often (docs/retrieval.md).
+//! - [`weighted`], each ranking's scores divided by its best (the best candidate scores
+//!   1, one with 80 % of its score 0.8) and summed with weights, for ranking incidents by
+//!   cause: there both probes score the same kind of text, and how far apart two
+//!   candidates are matters, not only their order. RRF flattens a clear keyword win into
+//!   a one-rank difference; on the evaluation sets the weighted sum picks the right
+//!   incident first more often (docs/retrieval.md).
 //!   [`favour`] then adds evidence that is not text (the alert's own alertname) as a
 //!   bonus on that same scale, so it can be outweighed by a clearly better match.
 
@@ -135,22 +136,22 @@ pub fn rrf(rankings: &[(&[Hit], Probe)], k: usize) -> Vec<Ranked> {
     fuse(rankings, k, |_, rank, _| 1.0 / (RRF_K + rank as f32 + 1.0))
 }
 
-/// Rankings fused by a weighted sum of min-max scaled scores: in each ranking the best
-/// item scores 1 and the worst found 0; an item a ranking did not find gets 0 there.
-/// `weights[i]` belongs to `rankings[i]`.
+/// Rankings fused by a weighted sum of scores scaled by each ranking's best: the best
+/// item scores 1, the others their share of its score (a negative cosine 0); an item a
+/// ranking did not find gets 0 there. `weights[i]` belongs to `rankings[i]`.
+///
+/// Not min-max: the worst candidate is whichever the probe fetched last, so its score
+/// depends on how many were fetched (k, the corpus's size), and stretching it to 0 turns
+/// a narrow spread of weak matches (a keyword probe whose every match is one common
+/// word, cosines of 0.13 to 0.25) into the full range, as if the best of them were a
+/// clear win. Divided by the best, five candidates that all match a little stay close
+/// together and a probe that clearly prefers one still says so (docs/retrieval.md).
 pub fn weighted(rankings: &[(&[Hit], Probe)], weights: &[f32], k: usize) -> Vec<Ranked> {
-    let bounds: Vec<(f32, f32)> = rankings
-        .iter()
-        .map(|(hits, _)| {
-            let items = per_item(hits);
-            let hi = items.iter().map(|h| h.score).fold(f32::NEG_INFINITY, f32::max);
-            let lo = items.iter().map(|h| h.score).fold(f32::INFINITY, f32::min);
-            (lo, hi)
-        })
-        .collect();
+    let best: Vec<f32> =
+        rankings.iter().map(|(hits, _)| per_item(hits).iter().map(|h| h.score).fold(f32::NEG_INFINITY, f32::max)).collect();
     fuse(rankings, k, |which, _, h| {
-        let (lo, hi) = bounds[which];
-        let scaled = if hi > lo { (h.score - lo) / (hi - lo) } else { 1.0 };
+        let hi = best[which];
+        let scaled = if hi > 0.0 { (h.score / hi).max(0.0) } else { 0.0 };
         weights.get(which).copied().unwrap_or(0.0) * scaled
     })
 }
@@ -208,9 +209,23 @@ mod tests {
         let rankings = [(&dense[..], Probe::Dense), (&keyword[..], Probe::Keyword)];
         let r = weighted(&rankings, &[0.5, 0.5], 10);
         assert_eq!(r.iter().map(|r| r.target_id).collect::<Vec<_>>(), vec![2, 1, 3]);
-        assert!((r[2].score - 0.0).abs() < 1e-6, "the worst in both scores 0");
+        assert!((r[0].score - 0.5 * (0.70 / 0.71 + 1.0)).abs() < 1e-6, "each probe's best scores 1, the others their share");
         let rr = rrf(&rankings, 10);
         assert!((rr[0].score - rr[1].score).abs() < 1e-6, "RRF ties them");
+    }
+
+    #[test]
+    fn weak_matches_stay_close_whatever_was_fetched_last() {
+        // A keyword probe whose every match is one common word: min-max scaling made its
+        // best a full point ahead of its last; divided by the best they stay within 0.3,
+        // and a clear dense preference decides.
+        let keyword = [hit(JobKind::Incident, 1, 1, 4.0), hit(JobKind::Incident, 2, 1, 3.5), hit(JobKind::Incident, 3, 1, 3.0)];
+        let dense = [hit(JobKind::Incident, 3, 1, 0.6), hit(JobKind::Incident, 1, 1, 0.3), hit(JobKind::Incident, 2, 1, 0.3)];
+        let r = weighted(&[(&dense[..], Probe::Dense), (&keyword[..], Probe::Keyword)], &[0.5, 0.5], 10);
+        assert_eq!(r[0].target_id, 3);
+        let deeper = [&keyword[..], &[hit(JobKind::Incident, 4, 1, 0.5)]].concat();
+        let again = weighted(&[(&dense[..], Probe::Dense), (&deeper[..], Probe::Keyword)], &[0.5, 0.5], 10);
+        assert!((r[0].score - again[0].score).abs() < 1e-6, "a deeper fetch changes no score");
     }
 
     #[test]

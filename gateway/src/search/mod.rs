@@ -145,15 +145,32 @@ const CAUSE_DENSE_WEIGHT: f32 = 0.5;
 /// fixer wrote what was wrong and what fixed it, the fuller statement of the cause, and
 /// the one that carries across alertnames. An incident without notes scores on its cause
 /// alone, below one whose fix matches too: a past incident that says what fixed it is the
-/// more useful answer. Chosen by hand on both dev sets, from a plateau: 0.2–0.4 move
-/// either set's top-1 by a query or two (docs/retrieval.md).
-const CAUSE_FIELD_WEIGHT: f32 = 0.3;
+/// more useful answer. Chosen by hand on both dev sets, in the middle of a plateau:
+/// 0.3–0.4 give the same top-1 on both (docs/retrieval.md).
+const CAUSE_FIELD_WEIGHT: f32 = 0.35;
 
 /// What firing under the query alert's own alertname adds to an incident's cause score
 /// (on the scale where the best cause match scores 1): enough to settle a close call in
 /// favour of the alert's own history, too little to beat a clearly better cause under
-/// another alertname (docs/retrieval.md).
-const ALERTNAME_WEIGHT: f32 = 0.15;
+/// another alertname. The middle of the plateau 0.075–0.15; from 0.175 on, cross-alertname
+/// queries go back to same-alertname neighbours (docs/retrieval.md).
+const ALERTNAME_WEIGHT: f32 = 0.125;
+
+/// The log target of the cause ranking's raw scores (`FIREBREAK_LOG=firebreak::ranking=debug`):
+/// what scripts/retrieval-grid.py re-ranks offline to choose the weights below.
+pub const RANKING_LOG: &str = "firebreak::ranking";
+
+/// One line of JSON: the alert's cause and every hit of every probe, `[probe, field,
+/// item, alertname, raw score]`.
+fn raw_scores(cause: &AlertCause, by_probe: &[(Vec<Hit>, fusion::Probe)]) -> serde_json::Value {
+    let rows: Vec<serde_json::Value> = by_probe
+        .iter()
+        .flat_map(|(hits, probe)| {
+            hits.iter().map(move |h| serde_json::json!([format!("{probe:?}").to_lowercase(), h.payload.field, h.payload.target_id, h.payload.alertname, h.score]))
+        })
+        .collect();
+    serde_json::json!({"alertname": cause.alertname, "cause": cause.text, "rows": rows})
+}
 
 /// Store reads one search's hydration may have in flight: fewer than the smallest
 /// connection pool's size (8 by default), so intake always finds a free connection.
@@ -313,6 +330,9 @@ impl Searcher {
         let own = IndexFilter { alertname: Some(cause.alertname.clone()), ..all.clone() };
         let filters: Vec<&IndexFilter> = if filter.alertname.is_some() { vec![&all] } else { vec![&all, &own] };
         let by_probe = self.probes(mode, vector, keyword_query, &filters, 2 * limit).await?;
+        if tracing::enabled!(target: RANKING_LOG, tracing::Level::DEBUG) {
+            tracing::debug!(target: RANKING_LOG, features = %raw_scores(cause, &by_probe), "the cause ranking's raw probe scores");
+        }
         let probes = by_probe.len();
         let (mut rankings, mut weights) = (Vec::with_capacity(2 * probes), Vec::with_capacity(2 * probes));
         for (field, field_weight) in [(Field::Cause, CAUSE_FIELD_WEIGHT), (Field::Notes, 1.0 - CAUSE_FIELD_WEIGHT)] {

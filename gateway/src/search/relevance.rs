@@ -2,7 +2,7 @@
 //! good match" from "the best of several good ones".
 //!
 //! The ranking score cannot say that: reciprocal-rank fusion gives every first result
-//! 1/61 whatever it is, and a cause ranking's min-max scaling makes the best candidate 1.0
+//! 1/61 whatever it is, and a cause ranking's scaling makes its best candidate 1.0
 //! even when all of them are poor. Relevance comes from how close the match itself is:
 //!
 //! - with a dense score, the cosine similarity of query and matched text, mapped linearly
