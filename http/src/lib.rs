@@ -2,12 +2,14 @@
 //! that a client, an operator and a dashboard see one service whichever they talk to:
 //! errors as one JSON shape ([`error`]), request bodies read into JSON errors ([`json`]),
 //! the `/metrics` endpoint ([`metrics`]), the RED request metrics every route is counted
-//! by ([`red`]) and the build that is running ([`build`]). No service's logic lives here.
+//! by ([`red`]), the build that is running ([`build`]) and the OpenAI chat-completions
+//! wire format both services speak ([`openai_chat`]). No service's logic lives here.
 
 pub mod build;
 pub mod error;
 pub mod json;
 pub mod metrics;
+pub mod openai_chat;
 pub mod red;
 
 pub use error::ApiError;
