@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# The project's test command: fetches the model if needed, then runs every test in the
-# workspace against the real model, the real fixtures and (from the gateway on) real
-# databases. Usage: scripts/test.sh [extra nextest args]
+# The project's test command: fetches the models if needed (the embedder's and the chat
+# model), then runs every test in the workspace against the real models, the real
+# fixtures and (from the gateway on) real databases. Usage: scripts/test.sh [extra nextest args]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 "$root/scripts/fetch-model.sh"
+"$root/scripts/fetch-chat-model.sh"
 [ -f "$root/../shared/fixtures/minilm-l6-v2-reference.json" ] || [ -n "${FIREBREAK_FIXTURES:-}" ] || {
   echo "test: ../shared/fixtures is missing (set FIREBREAK_FIXTURES)" >&2; exit 1; }
 

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::Args;
 
+use crate::chat::ChatConfig;
 use crate::{CpuKernels, DeviceKind, DeviceSpec, EngineConfig, Precision};
 
 /// Model, device and engine limits, shared by every subcommand.
@@ -87,3 +88,34 @@ impl EngineArgs {
     }
 }
 
+
+/// The chat model's flags, shared by `firebreak-embedder serve` and `firebreak serve` (the
+/// in-process answer model), on the same CPU budget as the embeddings.
+#[derive(Args, Clone, Default)]
+pub struct ChatArgs {
+    /// A GGUF chat model: a file, or a directory holding one (scripts/fetch-chat-model.sh
+    /// installs SmolLM2-135M-Instruct). Unset: no chat model.
+    #[arg(long, env = "FIREBREAK_CHAT_MODEL")]
+    pub chat_model: Option<PathBuf>,
+    /// Most tokens of prompt and answer together (a longer prompt is refused with 400).
+    #[arg(long, env = "FIREBREAK_CHAT_MAX_CONTEXT_TOKENS", default_value_t = 2048)]
+    pub chat_max_context_tokens: usize,
+    /// Most tokens one answer may have, whatever the request asks.
+    #[arg(long, env = "FIREBREAK_MAX_NEW_TOKENS", default_value_t = 512)]
+    pub max_new_tokens: usize,
+    /// Most generations waiting behind the running one; beyond it, 503 with Retry-After.
+    #[arg(long, env = "FIREBREAK_CHAT_MAX_WAITING", default_value_t = 4)]
+    pub chat_max_waiting: usize,
+}
+
+impl ChatArgs {
+    /// The chat model's configuration, when one is named.
+    pub fn config(&self) -> Option<ChatConfig> {
+        let model = self.chat_model.as_ref()?;
+        let mut cfg = ChatConfig::new(model);
+        cfg.max_context_tokens = self.chat_max_context_tokens;
+        cfg.max_new_tokens = self.max_new_tokens;
+        cfg.max_waiting = self.chat_max_waiting;
+        Some(cfg)
+    }
+}

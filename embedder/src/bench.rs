@@ -200,3 +200,70 @@ mod tests {
         }
     }
 }
+
+/// What the chat model does on this machine: reading a prompt, writing an answer.
+#[derive(Debug, Clone)]
+pub struct ChatFigures {
+    pub runs: usize,
+    pub prompt_tokens: usize,
+    /// Prompt tokens read per second (time to first token, the prompt's share of it).
+    pub prompt_tokens_per_s: f64,
+    /// New tokens per second after the first.
+    pub generated_tokens_per_s: f64,
+    pub ttft_p50_ms: f64,
+    pub ttft_p99_ms: f64,
+    pub answer_p50_ms: f64,
+    pub answer_p99_ms: f64,
+}
+
+/// `runs` greedy answers of at most `new_tokens` to a prompt of incident context about
+/// the size the gateway sends (the corpus's texts as numbered items, `context_texts` of
+/// them), one after another on an idle engine.
+pub async fn measure_chat(chat: &crate::chat::ChatEngine, runs: usize, context_texts: usize, new_tokens: usize) -> Result<ChatFigures> {
+    use crate::chat::{Event, Generate, Turn};
+    let items: Vec<String> = corpus(context_texts).iter().enumerate().map(|(i, t)| format!("[{}] {t}", i + 1)).collect();
+    let question = format!("Context:\n{}\n\nQuestion: have we seen this before, and what fixed it?", items.join("\n"));
+    let turns = vec![Turn { role: "system".into(), text: "Answer from the context and cite it.".into() }, Turn { role: "user".into(), text: question }];
+    let prompt_tokens = chat.prompt_tokens(&turns)?;
+    let (mut ttft, mut total, mut decode_rate) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs.max(1) {
+        let started = Instant::now();
+        let mut g = chat.generate(Generate { turns: turns.clone(), max_tokens: Some(new_tokens), temperature: None, seed: 0 })?;
+        let mut first = None;
+        while let Some(e) = g.events.recv().await {
+            match e {
+                Event::Text(_) => {
+                    first.get_or_insert_with(Instant::now);
+                }
+                Event::Done { completion_tokens, .. } => {
+                    let end = Instant::now();
+                    let first = first.unwrap_or(end);
+                    ttft.push(first.duration_since(started).as_secs_f64());
+                    total.push(end.duration_since(started).as_secs_f64());
+                    let after_first = end.duration_since(first).as_secs_f64();
+                    if completion_tokens > 1 && after_first > 0.0 {
+                        decode_rate.push((completion_tokens - 1) as f64 / after_first);
+                    }
+                    break;
+                }
+                Event::Failed(why) => return Err(crate::error::EmbedError::Inference(why)),
+            }
+        }
+    }
+    let pct = |v: &mut Vec<f64>, p: f64| {
+        v.sort_by(f64::total_cmp);
+        v[((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1] * 1000.0
+    };
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let ttft_mean = mean(&ttft);
+    Ok(ChatFigures {
+        runs: ttft.len(),
+        prompt_tokens,
+        prompt_tokens_per_s: prompt_tokens as f64 / ttft_mean.max(1e-9),
+        generated_tokens_per_s: mean(&decode_rate),
+        ttft_p50_ms: pct(&mut ttft.clone(), 0.5),
+        ttft_p99_ms: pct(&mut ttft, 0.99),
+        answer_p50_ms: pct(&mut total.clone(), 0.5),
+        answer_p99_ms: pct(&mut total, 0.99),
+    })
+}

@@ -17,6 +17,7 @@ use crate::budget::{default_cpu_threads, CpuBudget};
 use crate::device::DeviceSpec;
 use crate::error::{EmbedError, Result};
 use crate::forward::Forward;
+use crate::gate::{DeviceGate, Shared};
 use crate::metrics::EmbedderMetrics;
 use crate::model_dir::ModelSpec;
 use crate::pooling::l2_normalize;
@@ -62,6 +63,7 @@ struct Inner {
     queue: QueueHandle,
     metrics: Arc<EmbedderMetrics>,
     device_label: String,
+    gate: Arc<DeviceGate>,
 }
 
 impl Embedder {
@@ -96,7 +98,8 @@ impl Embedder {
             max_batch_tokens: built.spec.max_batch_tokens,
         };
         let (queue, worker) = queue::spawn(limits, metrics.clone());
-        let w = DeviceWorker { forward, budget: budget.clone(), normalize: model.normalize, metrics: metrics.clone() };
+        let gate = Arc::new(DeviceGate::default());
+        let w = DeviceWorker { forward, budget: budget.clone(), gate: gate.clone(), normalize: model.normalize, metrics: metrics.clone() };
         std::thread::Builder::new()
             .name("fb-embed-device".into())
             .spawn(move || w.run(worker))
@@ -105,7 +108,7 @@ impl Embedder {
             model = %model.name, device = %device_label, threads = budget.threads(),
             max_seq_length = model.max_seq_length, dim = model.dim(), "embedder ready"
         );
-        Ok(Embedder { inner: Arc::new(Inner { model, tokenizer, budget, queue, metrics, device_label }) })
+        Ok(Embedder { inner: Arc::new(Inner { model, tokenizer, budget, queue, metrics, device_label, gate }) })
     }
 
     /// Embeds `texts` in order. All are accepted or none: an invalid input fails the call
@@ -172,12 +175,19 @@ impl Embedder {
     pub fn budget(&self) -> &CpuBudget {
         &self.inner.budget
     }
+
+    /// The turn-taking on that pool: a chat model started beside this engine waits behind
+    /// its batches ([`crate::gate`]).
+    pub fn gate(&self) -> &Arc<DeviceGate> {
+        &self.inner.gate
+    }
 }
 
 /// Owns the forward pass; runs one batch at a time.
 struct DeviceWorker {
     forward: Box<dyn Forward>,
     budget: CpuBudget,
+    gate: Arc<DeviceGate>,
     normalize: bool,
     metrics: Arc<EmbedderMetrics>,
 }
@@ -204,11 +214,18 @@ impl DeviceWorker {
             m.queue_wait_seconds.observe(started.duration_since(e.enqueued).as_secs_f64());
         }
         let forward = &mut self.forward;
+        // The pool's turn (crate::gate): interactive and alert batches ahead of any chat
+        // generation step, bulk batches turn about with them.
+        let turn = match batch.priority {
+            Priority::Bulk => self.gate.shared(Shared::BulkBatch),
+            _ => self.gate.urgent(),
+        };
         // A panic inside a kernel must cost one batch an error, never the process.
         let result = self
             .budget
             .install(|| std::panic::catch_unwind(AssertUnwindSafe(|| forward.embed_batch(&seqs))))
             .unwrap_or_else(|p| Err(EmbedError::Inference(format!("forward pass panicked: {}", panic_message(&p)))));
+        drop(turn);
         m.inference_seconds.observe(started.elapsed().as_secs_f64());
         m.batch_size.observe(seqs.len() as f64);
         m.batch_tokens.observe(tokens as f64);
@@ -242,7 +259,7 @@ impl DeviceWorker {
     }
 }
 
-fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
+pub(crate) fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
     p.downcast_ref::<&str>()
         .map(|s| s.to_string())
         .or_else(|| p.downcast_ref::<String>().cloned())

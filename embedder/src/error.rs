@@ -33,6 +33,11 @@ pub enum EmbedError {
     #[error("embedding queue is full ({capacity} texts waiting); retry in {retry_after:?}")]
     Overloaded { capacity: usize, retry_after: Duration },
 
+    /// A chat prompt longer than the model's context (or the configured cap): refused,
+    /// since cutting a conversation silently would answer another question.
+    #[error("the prompt is {tokens} tokens; the chat model's context is {limit} tokens")]
+    PromptTooLong { tokens: usize, limit: usize },
+
     /// The engine is stopping; work still queued is answered with this, never dropped silently.
     #[error("the embedder is shutting down")]
     ShuttingDown,
@@ -58,7 +63,7 @@ impl EmbedError {
     /// True when the fault lies with the input, not with the engine: such errors are
     /// answered 4xx and must not trip a circuit breaker upstream.
     pub fn is_input_error(&self) -> bool {
-        matches!(self, EmbedError::EmptyInput { .. } | EmbedError::InputTooLarge { .. })
+        matches!(self, EmbedError::EmptyInput { .. } | EmbedError::InputTooLarge { .. } | EmbedError::PromptTooLong { .. })
     }
 }
 

@@ -7,14 +7,19 @@
 //! The path of a text: [`engine::Embedder::embed`] → [`tokenize`] (on the [`budget`]
 //! pool) → [`queue`] (priority classes, length grouping, bounded) → the device worker →
 //! [`forward`] (chosen by the [`device`] seam) → [`pooling`] → the caller.
+//!
+//! Beside it, optionally, a small chat model ([`chat`]) on the same CPU budget, whose
+//! generation steps wait behind embedding batches ([`gate`]).
 
 pub mod args;
 pub mod bench;
 pub mod budget;
+pub mod chat;
 pub mod device;
 pub mod engine;
 pub mod error;
 pub mod forward;
+pub mod gate;
 pub mod http;
 pub mod kernels;
 pub mod metrics;

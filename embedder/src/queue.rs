@@ -59,6 +59,8 @@ pub(crate) struct Entry {
 /// What the device worker gets: texts to run together.
 pub(crate) struct Batch {
     pub entries: Vec<Entry>,
+    /// The class the batch was formed for (its oldest entry's).
+    pub priority: Priority,
 }
 
 /// How the previous batch went, reported with each request for the next one; it feeds the
@@ -240,7 +242,7 @@ impl QueueState {
         }
         self.len -= entries.len();
         self.metrics.queue_depth.set(self.len as i64);
-        Some(Batch { entries })
+        Some(Batch { entries, priority: first })
     }
 
     /// Moves entries of one class into the batch: the class's oldest first if the batch is

@@ -16,7 +16,7 @@ async fn serve(f: impl FnOnce(&mut EngineConfig), limits: HttpLimits) -> String 
     f(&mut cfg);
     let mut registry = Registry::default();
     let embedder = Embedder::start(cfg, &mut registry).unwrap();
-    let state = AppState::new(embedder, registry, limits);
+    let state = AppState::new(embedder, None, registry, limits);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });

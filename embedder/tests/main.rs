@@ -4,6 +4,7 @@
 mod common;
 
 mod bad_inputs;
+mod chat;
 mod cpu_budget;
 mod cuda_fallback;
 mod http_api;

@@ -72,7 +72,7 @@ async fn real_embedder() -> SocketAddr {
     cfg.cpu_threads = Some(1);
     let mut registry = prometheus_client::registry::Registry::default();
     let embedder = firebreak_embedder::Embedder::start(cfg, &mut registry).unwrap();
-    let state = AppState::new(embedder, registry, HttpLimits::default());
+    let state = AppState::new(embedder, None, registry, HttpLimits::default());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });

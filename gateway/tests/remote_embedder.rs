@@ -21,7 +21,7 @@ async fn embedder_service() -> String {
     cfg.cpu_threads = Some(1);
     let mut registry = Registry::default();
     let embedder = Embedder::start(cfg, &mut registry).unwrap();
-    let state = AppState::new(embedder, registry, HttpLimits::default());
+    let state = AppState::new(embedder, None, registry, HttpLimits::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });

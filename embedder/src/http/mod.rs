@@ -2,6 +2,7 @@
 //! gateway (or anything that speaks `/v1/embeddings`) can use it across the network,
 //! e.g. on the GPU node.
 
+pub mod chat;
 pub mod error;
 pub mod openai;
 
@@ -16,6 +17,7 @@ use firebreak_http::Red;
 use prometheus_client::registry::Registry;
 use tokio::sync::Semaphore;
 
+use crate::chat::ChatEngine;
 use crate::engine::Embedder;
 
 /// Limits of the HTTP front, each with a flag and env var in the binary.
@@ -40,6 +42,8 @@ impl Default for HttpLimits {
 #[derive(Clone)]
 pub struct AppState {
     pub embedder: Embedder,
+    /// The chat model, when one was loaded (`--chat-model`).
+    pub chat: Option<ChatEngine>,
     pub registry: Arc<Registry>,
     pub limits: HttpLimits,
     in_flight: Arc<Semaphore>,
@@ -49,11 +53,11 @@ pub struct AppState {
 impl AppState {
     /// The service's state; registers the request metrics and build info in `registry`
     /// (the engine's metrics are already in it).
-    pub fn new(embedder: Embedder, mut registry: Registry, limits: HttpLimits) -> Self {
+    pub fn new(embedder: Embedder, chat: Option<ChatEngine>, mut registry: Registry, limits: HttpLimits) -> Self {
         let in_flight = Arc::new(Semaphore::new(limits.max_concurrent_requests.max(1)));
         let red = Red::new(&mut registry);
         firebreak_http::build::register(&mut registry, env!("CARGO_PKG_VERSION"));
-        AppState { embedder, registry: Arc::new(registry), limits, in_flight, red }
+        AppState { embedder, chat, registry: Arc::new(registry), limits, in_flight, red }
     }
 
     /// Counts a refusal made by the HTTP layer (the engine counts its own).
@@ -63,13 +67,17 @@ impl AppState {
     }
 }
 
-/// The service's routes: `POST /v1/embeddings`, `GET /healthz`, `GET /metrics`, each
-/// counted in the RED request metrics (`firebreak_http::red`).
+/// The service's routes: `POST /v1/embeddings`, `POST /v1/chat/completions` and
+/// `GET /v1/models` (with a chat model), `GET /healthz`, `GET /metrics`, each counted in
+/// the RED request metrics (`firebreak_http::red`). A chat request needs no in-flight
+/// limit of its own: the chat model's bounded queue refuses what it cannot take.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.limits.max_request_bytes;
     let embeddings = post(openai::embeddings).layer(middleware::from_fn_with_state(state.clone(), limit_in_flight));
     Router::new()
         .route("/v1/embeddings", embeddings)
+        .route("/v1/chat/completions", post(chat::completions))
+        .route("/v1/models", get(chat::models))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(body_limit))

@@ -23,6 +23,22 @@ pub fn model_dir() -> PathBuf {
     dir
 }
 
+/// The chat model directory: `FIREBREAK_CHAT_MODEL`, or `models/SmolLM2-135M-Instruct`.
+pub fn chat_model_dir() -> PathBuf {
+    let dir = std::env::var_os("FIREBREAK_CHAT_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("models/SmolLM2-135M-Instruct"));
+    assert!(dir.exists(), "no chat model in {} (run scripts/fetch-chat-model.sh)", dir.display());
+    dir
+}
+
+/// The registry's text exposition.
+pub fn render(registry: &Registry) -> String {
+    let mut s = String::new();
+    prometheus_client::encoding::text::encode(&mut s, registry).unwrap();
+    s
+}
+
 /// `../shared/fixtures` beside the checkout, or `FIREBREAK_FIXTURES`.
 pub fn fixtures_dir() -> PathBuf {
     std::env::var_os("FIREBREAK_FIXTURES")

@@ -1,8 +1,10 @@
-//! `bench`: prints the machine's matmul peak, then one line of figures per batch size.
+//! `bench`: prints the machine's matmul peak, then one line of figures per batch size;
+//! with `--chat-model`, the chat model's prompt and generation rates and time to first token.
 
 use std::process::ExitCode;
 
-use firebreak_embedder::bench::{amx_peak_gflops, corpus, matmul_peak_gflops, measure};
+use firebreak_embedder::bench::{amx_peak_gflops, corpus, matmul_peak_gflops, measure, measure_chat};
+use firebreak_embedder::chat::ChatEngine;
 use firebreak_embedder::Embedder;
 use prometheus_client::registry::Registry;
 
@@ -46,6 +48,19 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             println!(
                 "{:>6} {:>12.1} {:>10.0} {:>9.1} {:>9.1} {:>9.1} {:>7.0}%",
                 f.batch, f.sentences_per_s, f.tokens_per_s, f.p50_ms, f.p99_ms, f.gflops, 100.0 * f.gflops / peak
+            );
+        }
+        if let Some(cfg) = args.chat.config() {
+            let chat = ChatEngine::start(cfg, engine.budget().clone(), engine.gate().clone(), &mut Registry::default())?;
+            let f = measure_chat(&chat, args.chat_runs, args.chat_context_texts, args.chat_new_tokens).await?;
+            println!(
+                "chat {} on the same {} thread(s): prompt {} tokens, {} runs of at most {} new tokens, greedy",
+                chat.name(), engine.cpu_threads(), f.prompt_tokens, f.runs, args.chat_new_tokens
+            );
+            println!("{:>16} {:>16} {:>11} {:>11} {:>12} {:>12}", "prompt tokens/s", "new tokens/s", "TTFT p50 ms", "TTFT p99 ms", "answer p50", "answer p99");
+            println!(
+                "{:>16.0} {:>16.1} {:>11.0} {:>11.0} {:>12.0} {:>12.0}",
+                f.prompt_tokens_per_s, f.generated_tokens_per_s, f.ttft_p50_ms, f.ttft_p99_ms, f.answer_p50_ms, f.answer_p99_ms
             );
         }
         Ok(ExitCode::SUCCESS)

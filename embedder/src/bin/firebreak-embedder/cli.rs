@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use clap::{Args, Parser, Subcommand};
-pub use firebreak_embedder::args::EngineArgs;
+pub use firebreak_embedder::args::{ChatArgs, EngineArgs};
 
 #[derive(Parser)]
 #[command(name = "firebreak-embedder", version, about = "Sentence embeddings under a hard CPU budget")]
@@ -16,7 +16,8 @@ pub struct Cli {
 pub enum Command {
     /// Embed one text per stdin line; one JSON object per stdout line.
     Embed(EmbedArgs),
-    /// Serve POST /v1/embeddings (OpenAI-compatible), /healthz and /metrics.
+    /// Serve POST /v1/embeddings (OpenAI-compatible), /healthz and /metrics; with
+    /// --chat-model also POST /v1/chat/completions and GET /v1/models.
     Serve(ServeArgs),
     /// Measure sentences/s, tokens/s, batch latency and GFLOP/s against the matmul peak.
     Bench(BenchArgs),
@@ -35,6 +36,8 @@ pub struct EmbedArgs {
 pub struct ServeArgs {
     #[command(flatten)]
     pub engine: EngineArgs,
+    #[command(flatten)]
+    pub chat: ChatArgs,
     /// Address to listen on.
     #[arg(long, env = "FIREBREAK_LISTEN", default_value = "127.0.0.1:8081")]
     pub listen: SocketAddr,
@@ -62,4 +65,16 @@ pub struct BenchArgs {
     /// Client batch sizes to measure.
     #[arg(long, value_delimiter = ',', default_value = "1,8,32,128")]
     pub batch_sizes: Vec<usize>,
+    /// With --chat-model: the chat model measured too, on the same threads.
+    #[command(flatten)]
+    pub chat: ChatArgs,
+    /// Chat answers measured.
+    #[arg(long, default_value_t = 5)]
+    pub chat_runs: usize,
+    /// Corpus texts in the chat prompt's context (10 ≈ 300 tokens).
+    #[arg(long, default_value_t = 10)]
+    pub chat_context_texts: usize,
+    /// Most new tokens per chat answer.
+    #[arg(long, default_value_t = 64)]
+    pub chat_new_tokens: usize,
 }
