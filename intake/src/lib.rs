@@ -12,6 +12,7 @@ pub mod alertmanager;
 pub mod chunking;
 pub mod ingest;
 pub mod kind;
+pub mod question;
 pub mod rejection;
 pub mod search;
 pub mod shape;
