@@ -61,7 +61,7 @@ async fn main() -> anyhow::Result<()> {
     // Loading 10 000 alerts at once is not a storm to guard against here, and nobody
     // else shares this gateway.
     cfg.budget = firebreak_gateway::budget::BudgetLimits::unlimited();
-    cfg.api.rates = firebreak_gateway::api::RateLimits { alerts: None, ingest: None, query: None, notes: None, embeddings: None };
+    cfg.api.rates = firebreak_gateway::api::RateLimits::unlimited();
     cfg.storm_alerts_per_minute = u64::MAX / 4;
     cfg.pressure.bulk_pause = 101.0;
     cfg.pressure.alert_pause = 101.0;

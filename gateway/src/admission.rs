@@ -24,7 +24,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::budget::{EmbedBudget, OverBudget};
+use crate::budget::{Budget, OverBudget};
 use crate::embedding::Class;
 use crate::log_throttle::Throttle;
 use crate::pressure::Pressure;
@@ -70,7 +70,7 @@ pub struct Admission {
 
 struct Inner {
     max_bulk_backlog: i64,
-    budget: Arc<EmbedBudget>,
+    budget: Arc<Budget>,
     pressure: Pressure,
     pending_bulk: AtomicI64,
     /// Bulk jobs drained per second × 1000 (integer, for an atomic).
@@ -83,7 +83,7 @@ struct Inner {
 }
 
 impl Admission {
-    pub fn new(max_bulk_backlog: usize, budget: Arc<EmbedBudget>, pressure: Pressure, registry: &mut Registry) -> Self {
+    pub fn new(max_bulk_backlog: usize, budget: Arc<Budget>, pressure: Pressure, registry: &mut Registry) -> Self {
         let inner = Inner {
             max_bulk_backlog: max_bulk_backlog.max(1) as i64,
             budget,
@@ -192,12 +192,12 @@ mod tests {
     use std::sync::Arc;
 
     use super::Admission;
-    use crate::budget::{BudgetLimits, EmbedBudget};
+    use crate::budget::{BudgetLimits, Budget};
     use crate::pressure::Pressure;
     use crate::store::Backlog;
 
     fn admission(max: usize) -> Admission {
-        let budget = Arc::new(EmbedBudget::new(BudgetLimits::unlimited(), &mut Default::default()));
+        let budget = Arc::new(Budget::new(crate::budget::EMBEDDINGS, BudgetLimits::unlimited(), &mut Default::default()));
         let pressure = Pressure::new(Default::default(), &mut Default::default());
         Admission::new(max, budget, pressure, &mut Default::default())
     }

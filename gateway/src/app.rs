@@ -16,9 +16,17 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::admission::Admission;
+use crate::answer::lane::{Lane, LaneConfig};
+use crate::answer::llm::in_process::InProcessLlm;
+use crate::answer::llm::remote::{RemoteLlm, RemoteLlmConfig};
+use crate::answer::llm::LlmBackend;
+use crate::answer::{AnswerConfig, Answerer};
+use firebreak_embedder::budget::CpuBudget;
+use firebreak_embedder::chat::{ChatConfig, ChatEngine};
+use firebreak_embedder::gate::DeviceGate;
 use crate::analysis::Glossary;
 use crate::breaker::{Breaker, BreakerConfig, BreakerMetrics};
-use crate::budget::{BudgetLimits, EmbedBudget};
+use crate::budget::{BudgetLimits, Budget};
 use crate::embedding::guarded::Guarded as GuardedEmbedder;
 use crate::index::guarded::Guarded as GuardedIndex;
 use crate::store::guarded::Guarded as GuardedStore;
@@ -49,6 +57,32 @@ pub enum EmbedderChoice {
     /// An OpenAI-compatible server; `tokenizer` (a tokenizer.json) makes chunking
     /// token-exact, else words stand in for tokens.
     Remote { cfg: RemoteConfig, tokenizer: Option<PathBuf>, max_seq_length: usize },
+}
+
+/// Which LLM generated answers come from.
+#[derive(Debug, Clone)]
+pub enum LlmChoice {
+    /// None: every answer is extractive.
+    None,
+    /// An OpenAI-compatible chat server.
+    Remote(RemoteLlmConfig),
+    /// A GGUF chat model in this process, on the embedder's CPU budget (with a remote
+    /// embedder, on a budget of its own of `--cpu-threads`).
+    InProcess(ChatConfig),
+}
+
+/// The answer service, its LLM and the lane's guards.
+#[derive(Debug, Clone)]
+pub struct AnswerSettings {
+    pub answer: AnswerConfig,
+    pub lane: LaneConfig,
+    pub llm: LlmChoice,
+}
+
+impl Default for AnswerSettings {
+    fn default() -> Self {
+        AnswerSettings { answer: AnswerConfig::default(), lane: LaneConfig::default(), llm: LlmChoice::None }
+    }
 }
 
 /// Where vectors live.
@@ -92,6 +126,8 @@ pub struct GatewayConfig {
     pub tokens: Arc<Tokens>,
     /// The operations glossary both indexing and search expand keywords with.
     pub glossary: Arc<Glossary>,
+    /// Answers (`/v1/chat/completions`) and their LLM.
+    pub answers: AnswerSettings,
 }
 
 /// The circuit breakers' settings (crate::breaker): shared trip and pause rules, and per
@@ -200,6 +236,7 @@ impl GatewayConfig {
             pressure: PressureConfig::default(),
             tokens: Arc::new(Tokens::default()),
             glossary: Arc::new(Glossary::load(&[]).expect("the built-in glossary parses (a unit test checks it)")),
+            answers: AnswerSettings::default(),
         }
     }
 }
@@ -264,12 +301,16 @@ impl Gateway {
         let store_breaker = breaker("store", None);
         let store: Arc<dyn SqlStore> = Arc::new(GuardedStore::new(store, store_breaker.clone()));
 
+        // The CPU pool and its turn-taking, when the embedder runs here: an in-process chat
+        // model shares them (firebreak_embedder::gate).
+        let mut pool: Option<(CpuBudget, Arc<DeviceGate>)> = None;
         let (backend, segmenter, max_seq): (Arc<dyn EmbedBackend>, Segmenter, usize) = match &cfg.embedder {
             EmbedderChoice::InProcess(engine) => {
                 let e = Embedder::start(engine.clone(), &mut registry)
                     .with_context(|| format!("starting the embedder from {}", engine.model_dir.display()))?;
                 let seg = chunking::by_model(e.tokenizer().clone());
                 let max_seq = e.model().max_seq_length;
+                pool = Some((e.budget().clone(), e.gate().clone()));
                 (Arc::new(InProcess::new(e)), seg, max_seq)
             }
             EmbedderChoice::Remote { cfg: rc, tokenizer, max_seq_length } => {
@@ -299,7 +340,7 @@ impl Gateway {
             }
         };
 
-        let budget = Arc::new(EmbedBudget::new(cfg.budget, &mut registry));
+        let budget = Arc::new(Budget::new(crate::budget::EMBEDDINGS, cfg.budget, &mut registry));
         let pressure = Pressure::new(cfg.pressure.clone(), &mut registry);
         let index_breaker = breaker("index", Some((cfg.breakers.index_slow_call, cfg.breakers.index_slow_floor)));
         let index: Arc<dyn VectorIndex> = Arc::new(GuardedIndex::new(index, index_breaker.clone()));
@@ -358,6 +399,23 @@ impl Gateway {
             without_store: searches_without_store,
             without_store_log: crate::log_throttle::Throttle::new(std::time::Duration::from_secs(60)),
         });
+        let llm: Option<Arc<dyn LlmBackend>> = match &cfg.answers.llm {
+            LlmChoice::None => None,
+            LlmChoice::Remote(rc) => Some(Arc::new(RemoteLlm::new(rc.clone()).context("the LLM client")?)),
+            LlmChoice::InProcess(chat) => {
+                let (budget, gate) = match pool {
+                    Some(p) => p,
+                    None => (CpuBudget::new(firebreak_embedder::budget::default_cpu_threads())?, Arc::new(DeviceGate::default())),
+                };
+                let engine = ChatEngine::start(chat.clone(), budget, gate, &mut registry)
+                    .with_context(|| format!("starting the chat model from {}", chat.model.display()))?;
+                Some(Arc::new(InProcessLlm::new(engine)))
+            }
+        };
+        let lane = llm.map(|backend| Lane::new(backend, cfg.answers.lane.clone(), &breakers, &mut registry));
+        let mut breaker_list = vec![store_breaker, embed_breaker, index_breaker];
+        breaker_list.extend(lane.as_ref().map(|l| l.breaker().clone()));
+        let answerer = Arc::new(Answerer::new(searcher.clone(), lane, cfg.answers.answer.clone()));
         let auth = AuthState::new(cfg.tokens.clone(), &mut registry);
         let shed = crate::api::shed::Shed::new(cfg.api.max_concurrent_requests, &mut registry);
         let rates = Rates::new(cfg.api.rates, &mut registry);
@@ -394,7 +452,8 @@ impl Gateway {
             red,
             self_alerts,
             storm,
-            breakers: vec![store_breaker, embed_breaker, index_breaker],
+            answerer,
+            breakers: breaker_list,
             pressure,
             limits: cfg.api,
         };

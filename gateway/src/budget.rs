@@ -1,6 +1,8 @@
 //! The embedding budget: a hard cap on texts and tokens embedded per minute, for the whole
 //! gateway and for each authenticated source. It is the cap the seed incident lacked: a
-//! seven-hour ingest could embed as fast as the CPU allowed, for seven hours.
+//! seven-hour ingest could embed as fast as the CPU allowed, for seven hours. The LLM lane
+//! has one of the same kind ([`ANSWERS`]: answers and prompt + completion tokens per
+//! minute), so no caller can keep a model generating either.
 //!
 //! Every embedding passes the [`crate::scheduler::Scheduler`], which asks here first.
 //! Texts are charged before embedding; tokens are only known after, so they are charged
@@ -24,6 +26,22 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::log_throttle::Throttle;
+
+/// What a budget meters: the names of its metrics, its log line and its two units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Metered {
+    /// Metric name prefix (`firebreak_embed_budget`).
+    pub prefix: &'static str,
+    /// The work, for the log line ("embedding").
+    pub work: &'static str,
+    /// The counted unit (charged before the work) and the token unit (charged after).
+    pub units: (&'static str, &'static str),
+}
+
+/// The embedding budget's names.
+pub const EMBEDDINGS: Metered = Metered { prefix: "firebreak_embed_budget", work: "embedding", units: ("texts", "tokens") };
+/// The LLM lane's.
+pub const ANSWERS: Metered = Metered { prefix: "firebreak_llm_budget", work: "LLM answer", units: ("answers", "tokens") };
 
 /// Per-minute caps of one scope (`None`: that unit is not capped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,9 +134,9 @@ impl Scope {
     }
 
     /// The longest wait among this scope's units for `texts` more texts (tokens: out of debt).
-    fn wait(&self, texts: usize) -> Option<(&'static str, Duration)> {
-        let t = self.texts.as_ref().map(|b| ("texts", b.wait_for(texts as f64)));
-        let k = self.tokens.as_ref().map(|b| ("tokens", b.wait_for(1.0)));
+    fn wait(&self, texts: usize, units: (&'static str, &'static str)) -> Option<(&'static str, Duration)> {
+        let t = self.texts.as_ref().map(|b| (units.0, b.wait_for(texts as f64)));
+        let k = self.tokens.as_ref().map(|b| (units.1, b.wait_for(1.0)));
         [t, k].into_iter().flatten().filter(|(_, w)| !w.is_zero()).max_by_key(|(_, w)| *w)
     }
 }
@@ -141,7 +159,8 @@ struct State {
 
 /// The shared budget. Its state is two buckets per source: the token table bounds the
 /// sources, so it stays small.
-pub struct EmbedBudget {
+pub struct Budget {
+    metered: Metered,
     limits: BudgetLimits,
     state: Mutex<State>,
     refused: Family<RefusedLabel, Counter>,
@@ -149,23 +168,25 @@ pub struct EmbedBudget {
     log: Throttle,
 }
 
-impl EmbedBudget {
-    pub fn new(limits: BudgetLimits, registry: &mut Registry) -> Self {
-        let b = EmbedBudget {
+impl Budget {
+    pub fn new(metered: Metered, limits: BudgetLimits, registry: &mut Registry) -> Self {
+        let b = Budget {
+            metered,
             limits,
             state: Mutex::new(State { global: Scope::new(limits.global, Instant::now()), sources: HashMap::new() }),
             refused: Family::default(),
             global_left: Family::default(),
             log: Throttle::default(),
         };
+        let (counted, tokens) = metered.units;
         registry.register(
-            "firebreak_embed_budget_refused",
-            "Embedding requests refused by the budget, by scope (global or the source) and unit",
+            format!("{}_refused", metered.prefix),
+            format!("{} requests refused by the budget, by scope (global or the source) and unit", metered.work),
             b.refused.clone(),
         );
         registry.register(
-            "firebreak_embed_budget_remaining",
-            "What is left of the global per-minute embedding budget (negative: in debt), by unit",
+            format!("{}_remaining", metered.prefix),
+            format!("What is left of the global per-minute {} budget (negative: in debt), by unit ({counted}, {tokens})", metered.work),
             b.global_left.clone(),
         );
         b
@@ -175,7 +196,7 @@ impl EmbedBudget {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         st.global.refill(now);
         let out = f(&mut st);
-        for (unit, b) in [("texts", &st.global.texts), ("tokens", &st.global.tokens)] {
+        for (unit, b) in [(self.metered.units.0, &st.global.texts), (self.metered.units.1, &st.global.tokens)] {
             if let Some(b) = b {
                 self.global_left.get_or_create(&UnitLabel { unit }).set(b.level.floor() as i64);
             }
@@ -187,7 +208,8 @@ impl EmbedBudget {
         let per_source = self.limits.per_source;
         let scope = st.sources.entry(source.to_owned()).or_insert_with(|| Scope::new(per_source, now));
         scope.refill(now);
-        let refusal = match (st.global.wait(texts), scope.wait(texts)) {
+        let units = self.metered.units;
+        let refusal = match (st.global.wait(texts, units), scope.wait(texts, units)) {
             (Some((unit, g)), Some((_, s))) if g >= s => Some(("global".to_owned(), unit, g)),
             (_, Some((unit, s))) => Some((source.to_owned(), unit, s)),
             (Some((unit, g)), None) => Some(("global".to_owned(), unit, g)),
@@ -209,7 +231,7 @@ impl EmbedBudget {
             if let Err(e) = self.check(st, source, texts, now) {
                 self.refused.get_or_create(&RefusedLabel { scope: e.scope.clone(), unit: e.unit }).inc();
                 if let Some(more) = self.log.due(&format!("{}/{}", e.scope, e.unit)) {
-                    tracing::warn!(scope = %e.scope, unit = e.unit, retry_after = ?e.retry_after, refused_since_last_line = more, "embedding budget spent: embedding waits");
+                    tracing::warn!(scope = %e.scope, unit = e.unit, retry_after = ?e.retry_after, refused_since_last_line = more, "{} budget spent: {} waits", self.metered.work, self.metered.work);
                 }
                 return Err(e);
             }
@@ -249,11 +271,11 @@ impl EmbedBudget {
 mod tests {
     use std::time::{Duration, Instant};
 
-    use super::{Allowance, BudgetLimits, EmbedBudget};
+    use super::{Allowance, Budget, BudgetLimits, EMBEDDINGS};
 
-    fn budget(global: (u64, u64), per_source: (u64, u64)) -> EmbedBudget {
+    fn budget(global: (u64, u64), per_source: (u64, u64)) -> Budget {
         let a = |(t, k): (u64, u64)| Allowance { texts_per_minute: Some(t), tokens_per_minute: Some(k) };
-        EmbedBudget::new(BudgetLimits { global: a(global), per_source: a(per_source) }, &mut Default::default())
+        Budget::new(EMBEDDINGS, BudgetLimits { global: a(global), per_source: a(per_source) }, &mut Default::default())
     }
 
     #[test]

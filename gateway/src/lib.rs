@@ -10,6 +10,7 @@
 
 pub mod admission;
 pub mod analysis;
+pub mod answer;
 pub mod api;
 pub mod app;
 pub mod auth;

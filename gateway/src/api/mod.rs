@@ -4,6 +4,7 @@
 
 pub mod alerts;
 pub mod body;
+pub mod chat;
 pub mod embeddings;
 pub mod errors;
 pub mod incidents;
@@ -35,6 +36,7 @@ pub use rate::{Rate, RateLimits, RouteClass, Rates};
 
 use crate::index::VectorIndex;
 use crate::scheduler::Scheduler;
+use crate::answer::Answerer;
 use crate::search::Searcher;
 use crate::self_alerts::SelfAlerts;
 use crate::storm::Storm;
@@ -91,6 +93,8 @@ pub struct ApiState {
     pub index: Arc<dyn VectorIndex>,
     pub scheduler: Scheduler,
     pub searcher: Arc<Searcher>,
+    /// Answers (`/v1/chat/completions`), built on the searcher.
+    pub answerer: Arc<Answerer>,
     pub registry: Arc<Registry>,
     /// Rung after an intake commit so the outbox worker picks the job up at once.
     pub wake: Arc<Notify>,
@@ -123,7 +127,10 @@ pub fn router(state: ApiState) -> Router {
             .layer(from_fn_with_state((state.auth.clone(), scope), require))
             .layer(from_fn_with_state(state.shed.clone(), shed::limit))
     };
-    use RouteClass::{Alerts, Embeddings, Ingest, Notes, Query};
+    use RouteClass::{Alerts, Answers, Embeddings, Ingest, Notes, Query};
+    // The OpenAI-compatible routes answer every error in OpenAI's shape, their guards'
+    // refusals included (chat.rs).
+    let openai = |route: MethodRouter<ApiState>, class: RouteClass| guarded(route, Scope::Answers, class).layer(axum::middleware::from_fn(chat::openai_errors));
     Router::new()
         .route("/v1/alerts", guarded(post(alerts::receive), Scope::AlertsWrite, Alerts))
         .route("/v1/ingest", guarded(post(ingest::receive), Scope::IngestWrite, Ingest))
@@ -133,6 +140,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/incidents/{id}/notes", guarded(post(incidents::add_note), Scope::NotesWrite, Notes))
         .route("/v1/embeddings", guarded(post(embeddings::embeddings), Scope::Embeddings, Embeddings))
         .route("/v1/status", guarded(get(status::status), Scope::SearchRead, Query))
+        .route("/v1/chat/completions", openai(post(chat::completions), Answers))
+        .route("/v1/models", openai(get(chat::models), Answers))
         .route("/healthz", get(probes::healthz))
         .route("/readyz", get(probes::readyz))
         .route("/metrics", get(metrics::metrics))

@@ -37,6 +37,34 @@ pub struct EmbeddingsResponse {
     pub usage: serde_json::Value,
 }
 
+/// OpenAI's chat request (read by `firebreak_http::openai_chat`; other OpenAI fields are
+/// accepted and ignored).
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ChatCompletionsRequest {
+    /// `firebreak` (default) or `firebreak-extractive`.
+    pub model: Option<String>,
+    /// `[{"role": "system"|"developer"|"user"|"assistant", "content": string | [{"type": "text", "text"}]}]`,
+    /// at least one user message.
+    #[schema(value_type = Vec<Object>)]
+    pub messages: Vec<serde_json::Value>,
+    pub stream: Option<bool>,
+    /// `{"include_usage": bool}`
+    #[schema(value_type = Option<Object>)]
+    pub stream_options: Option<serde_json::Value>,
+    pub max_tokens: Option<u32>,
+    pub max_completion_tokens: Option<u32>,
+    pub temperature: Option<f64>,
+    pub user: Option<String>,
+}
+
+/// OpenAI's error shape, on the OpenAI-compatible routes.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OpenAiErrorBody {
+    /// `{"message", "type", "code", "param"}`
+    #[schema(value_type = Object)]
+    pub error: serde_json::Value,
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Firebreak gateway", description = "Durable alert and document intake, priority-scheduled embedding, incident lookup."),
@@ -48,12 +76,14 @@ pub struct EmbeddingsResponse {
         super::incidents::get,
         super::incidents::add_note,
         super::embeddings::embeddings,
+        super::chat::completions,
+        super::chat::models,
         super::status::status,
         super::probes::healthz,
         super::probes::readyz,
         super::metrics::metrics,
     ),
-    components(schemas(ErrorBody))
+    components(schemas(ErrorBody, OpenAiErrorBody, crate::answer::AnswerMeta, crate::answer::Citation))
 )]
 struct ApiDoc;
 

@@ -82,11 +82,12 @@ pub enum RouteClass {
     Query,
     Notes,
     Embeddings,
+    Answers,
 }
 
 impl RouteClass {
-    pub const ALL: [RouteClass; 5] =
-        [RouteClass::Alerts, RouteClass::Ingest, RouteClass::Query, RouteClass::Notes, RouteClass::Embeddings];
+    pub const ALL: [RouteClass; 6] =
+        [RouteClass::Alerts, RouteClass::Ingest, RouteClass::Query, RouteClass::Notes, RouteClass::Embeddings, RouteClass::Answers];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -95,6 +96,7 @@ impl RouteClass {
             RouteClass::Query => "query",
             RouteClass::Notes => "notes",
             RouteClass::Embeddings => "embeddings",
+            RouteClass::Answers => "answers",
         }
     }
 }
@@ -107,6 +109,7 @@ pub struct RateLimits {
     pub query: Option<Rate>,
     pub notes: Option<Rate>,
     pub embeddings: Option<Rate>,
+    pub answers: Option<Rate>,
 }
 
 impl Default for RateLimits {
@@ -120,6 +123,9 @@ impl Default for RateLimits {
             query: Some(Rate::new(300, 60)),
             notes: Some(Rate::new(60, 20)),
             embeddings: Some(Rate::new(120, 20)),
+            // A person asks a question every few seconds at most; the LLM lane's own
+            // queue and token budget bound what the answers cost.
+            answers: Some(Rate::new(30, 10)),
         }
     }
 }
@@ -127,7 +133,7 @@ impl Default for RateLimits {
 impl RateLimits {
     /// No limits at all.
     pub fn unlimited() -> Self {
-        RateLimits { alerts: None, ingest: None, query: None, notes: None, embeddings: None }
+        RateLimits { alerts: None, ingest: None, query: None, notes: None, embeddings: None, answers: None }
     }
 
     fn get(&self, class: RouteClass) -> Option<Rate> {
@@ -137,6 +143,7 @@ impl RateLimits {
             RouteClass::Query => self.query,
             RouteClass::Notes => self.notes,
             RouteClass::Embeddings => self.embeddings,
+            RouteClass::Answers => self.answers,
         }
     }
 }

@@ -8,6 +8,7 @@
 //! alertmanager    alerts:write                    3f9c…
 //! chat-ingest     ingest:write                    a71b…
 //! sre-agent       search:read,notes:write,embeddings  0c5d…
+//! librechat       answers                         9e1a…
 //! ```
 //!
 //! Only SHA-256 digests of the tokens are kept in memory, and a presented token is
@@ -33,10 +34,12 @@ pub enum Scope {
     NotesWrite,
     /// `POST /v1/embeddings`.
     Embeddings,
+    /// `POST /v1/chat/completions` and `GET /v1/models`: answers, which may run the LLM.
+    Answers,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 5] = [Scope::AlertsWrite, Scope::IngestWrite, Scope::SearchRead, Scope::NotesWrite, Scope::Embeddings];
+    pub const ALL: [Scope; 6] = [Scope::AlertsWrite, Scope::IngestWrite, Scope::SearchRead, Scope::NotesWrite, Scope::Embeddings, Scope::Answers];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -45,6 +48,7 @@ impl Scope {
             Scope::SearchRead => "search:read",
             Scope::NotesWrite => "notes:write",
             Scope::Embeddings => "embeddings",
+            Scope::Answers => "answers",
         }
     }
 

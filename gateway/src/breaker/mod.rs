@@ -184,6 +184,20 @@ impl Breaker {
         self.lock().latency.p99()
     }
 
+    /// How long until a probe may get through, while open (`None` otherwise).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self.lock().phase {
+            Phase::Open { until, .. } => Some(until.saturating_duration_since(Instant::now())),
+            _ => None,
+        }
+    }
+
+    /// Counts a fault seen after a call was settled: a stream that broke after its first
+    /// piece (the call was its start, and that went well).
+    pub fn record_fault(&self) {
+        self.settle(false, true);
+    }
+
     /// Counts a call given up by its caller at its timeout (it is already a fault: it
     /// crossed the slow-call threshold first).
     pub fn abandoned(&self) {

@@ -28,7 +28,7 @@ use tokio::task::JoinSet;
 pub use metrics::SchedulerMetrics;
 pub use policy::SchedulerConfig;
 
-use crate::budget::EmbedBudget;
+use crate::budget::Budget;
 use crate::pressure::Pressure;
 use crate::embedding::{Class, EmbedBackend, EmbedFailure, Vector};
 
@@ -97,7 +97,7 @@ pub struct SchedulerStatus {
 pub struct Scheduler {
     tx: mpsc::Sender<Msg>,
     backend: Arc<dyn EmbedBackend>,
-    budget: Arc<EmbedBudget>,
+    budget: Arc<Budget>,
     pressure: Pressure,
 }
 
@@ -111,7 +111,7 @@ impl Scheduler {
     pub fn spawn(
         cfg: SchedulerConfig,
         backend: Arc<dyn EmbedBackend>,
-        budget: Arc<EmbedBudget>,
+        budget: Arc<Budget>,
         pressure: Pressure,
         metrics: Arc<SchedulerMetrics>,
     ) -> Self {
@@ -164,7 +164,7 @@ impl Scheduler {
     }
 
     /// The budget this scheduler spends (intake asks it before accepting bulk work).
-    pub fn budget(&self) -> &Arc<EmbedBudget> {
+    pub fn budget(&self) -> &Arc<Budget> {
         &self.budget
     }
 

@@ -19,6 +19,15 @@ pub fn model_dir() -> PathBuf {
     dir
 }
 
+/// The chat model: `FIREBREAK_CHAT_MODEL`, or `models/SmolLM2-135M-Instruct` (scripts/fetch-chat-model.sh).
+pub fn chat_model_dir() -> PathBuf {
+    let dir = std::env::var_os("FIREBREAK_CHAT_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/SmolLM2-135M-Instruct"));
+    assert!(dir.exists(), "no chat model in {} (run scripts/fetch-chat-model.sh)", dir.display());
+    dir
+}
+
 /// A running gateway process.
 pub struct Server {
     child: Child,

@@ -12,9 +12,13 @@ use firebreak_gateway::analysis::Glossary;
 use firebreak_gateway::auth::Tokens;
 use firebreak_gateway::budget::{Allowance, BudgetLimits};
 use clap::{Args, Parser, Subcommand};
-use firebreak_embedder::args::EngineArgs;
+use firebreak_embedder::args::{ChatArgs, EngineArgs};
 use firebreak_gateway::api::{ApiLimits, InputLimits, Rate, RateLimits};
-use firebreak_gateway::app::{BreakerSettings, EmbedderChoice, GatewayConfig, IndexChoice, IndexerSettings};
+use firebreak_gateway::answer::lane::LaneConfig;
+use firebreak_gateway::answer::llm::remote::RemoteLlmConfig;
+use firebreak_gateway::answer::AnswerConfig;
+use firebreak_gateway::app::{AnswerSettings, BreakerSettings, EmbedderChoice, GatewayConfig, IndexChoice, IndexerSettings, LlmChoice};
+use firebreak_gateway::breaker::BreakerConfig;
 use firebreak_gateway::embedding::remote::RemoteConfig;
 use firebreak_gateway::pressure::PressureConfig;
 use firebreak_gateway::scheduler::SchedulerConfig;
@@ -419,6 +423,122 @@ pub struct ServeArgs {
     /// Milliseconds a search waits for its query embedding before going keyword-only.
     #[arg(long, env = "FIREBREAK_SEARCH_EMBED_TIMEOUT_MS", default_value_t = 2000, help_heading = "Retrieval")]
     pub search_embed_timeout_ms: u64,
+    #[command(flatten)]
+    pub answers: AnswerArgs,
+}
+
+/// `/v1/chat/completions`: the answer service and its LLM lane (docs/answers.md).
+#[derive(Args)]
+pub struct AnswerArgs {
+    /// An OpenAI-compatible chat server for generated answers (Ollama, vLLM, llama.cpp,
+    /// LiteLLM, `firebreak-embedder serve --chat-model`). Unset, with no --chat-model:
+    /// every answer is extractive.
+    #[arg(long, env = "FIREBREAK_LLM_URL", help_heading = "Answers")]
+    pub llm_url: Option<String>,
+    /// The model name sent to --llm-url.
+    #[arg(long, env = "FIREBREAK_LLM_MODEL", default_value = "default", help_heading = "Answers")]
+    pub llm_model: String,
+    /// A file holding the --llm-url server's API key (a mounted Secret). The key can also
+    /// come from FIREBREAK_LLM_API_KEY, never from a flag.
+    #[arg(long, env = "FIREBREAK_LLM_API_KEY_FILE", help_heading = "Answers")]
+    pub llm_api_key_file: Option<PathBuf>,
+    #[command(flatten, next_help_heading = "Answers")]
+    pub chat: ChatArgs,
+    /// Generations at once on the LLM.
+    #[arg(long, env = "FIREBREAK_LLM_CONCURRENCY", default_value_t = 1, help_heading = "Answers")]
+    pub llm_concurrency: usize,
+    /// Generations waiting for the LLM; beyond it, answers are extractive.
+    #[arg(long, env = "FIREBREAK_LLM_MAX_WAITING", default_value_t = 4, help_heading = "Answers")]
+    pub llm_max_waiting: usize,
+    /// Most tokens of one generated answer.
+    #[arg(long, env = "FIREBREAK_LLM_MAX_TOKENS", default_value_t = 384, help_heading = "Answers")]
+    pub llm_max_tokens: u32,
+    /// Milliseconds to the LLM's first token (waiting for a slot included); beyond it, the
+    /// answer is extractive and the breaker counts a fault.
+    #[arg(long, env = "FIREBREAK_LLM_FIRST_TOKEN_TIMEOUT_MS", default_value_t = 20_000, help_heading = "Answers")]
+    pub llm_first_token_timeout_ms: u64,
+    /// Seconds a whole generated answer may take; beyond it, it ends with the extractive one.
+    #[arg(long, env = "FIREBREAK_LLM_TIMEOUT_SECS", default_value_t = 120, help_heading = "Answers")]
+    pub llm_timeout_secs: u64,
+    /// LLM tokens (prompt and completion) per minute, all sources together, or `off`.
+    #[arg(long, env = "FIREBREAK_LLM_BUDGET_TOKENS", default_value = "30000", value_parser = parse_cap, help_heading = "Answers")]
+    pub llm_budget_tokens: CapFlag,
+    /// LLM tokens per minute for one source, or `off`.
+    #[arg(long, env = "FIREBREAK_SOURCE_LLM_BUDGET_TOKENS", default_value = "15000", value_parser = parse_cap, help_heading = "Answers")]
+    pub source_llm_budget_tokens: CapFlag,
+    /// Generated answers per minute, all sources together, or `off`.
+    #[arg(long, env = "FIREBREAK_LLM_BUDGET_ANSWERS", default_value = "120", value_parser = parse_cap, help_heading = "Answers")]
+    pub llm_budget_answers: CapFlag,
+    /// Generated answers per minute for one source, or `off`.
+    #[arg(long, env = "FIREBREAK_SOURCE_LLM_BUDGET_ANSWERS", default_value = "60", value_parser = parse_cap, help_heading = "Answers")]
+    pub source_llm_budget_answers: CapFlag,
+    /// Search results an answer is grounded in.
+    #[arg(long, env = "FIREBREAK_ANSWER_RESULTS", default_value_t = 5, help_heading = "Answers")]
+    pub answer_results: usize,
+    /// Most tokens of search results given to the LLM.
+    #[arg(long, env = "FIREBREAK_ANSWER_CONTEXT_TOKENS", default_value_t = 1024, help_heading = "Answers")]
+    pub answer_context_tokens: usize,
+    /// Largest question (the last user message) in bytes (400 beyond).
+    #[arg(long, env = "FIREBREAK_ANSWER_MAX_QUESTION_BYTES", default_value_t = 16 * 1024, help_heading = "Answers")]
+    pub answer_max_question_bytes: usize,
+    /// Answer 429 instead of extractively when a caller asked for the `firebreak` model and
+    /// the LLM lane refused (budget, queue, breaker, deadline).
+    #[arg(long, env = "FIREBREAK_ANSWER_STRICT", help_heading = "Answers")]
+    pub answer_strict: bool,
+    /// Per-source rate of /v1/chat/completions (429 beyond).
+    #[arg(long, env = "FIREBREAK_ANSWERS_RATE", default_value = "30:10", value_parser = parse_rate, help_heading = "Answers")]
+    pub answers_rate: RateFlag,
+}
+
+impl AnswerArgs {
+    /// The answer service's configuration.
+    pub fn config(&self, breakers: &BreakerSettings) -> anyhow::Result<AnswerSettings> {
+        for (name, v) in [("--llm-concurrency", self.llm_concurrency), ("--answer-results", self.answer_results), ("--answer-context-tokens", self.answer_context_tokens)] {
+            if v == 0 {
+                bail!("{name} must be at least 1");
+            }
+        }
+        let llm = match (&self.llm_url, self.chat.config()) {
+            (Some(_), Some(_)) => bail!("--llm-url and --chat-model both name an LLM: choose one"),
+            (Some(url), None) => {
+                let mut api_key = std::env::var("FIREBREAK_LLM_API_KEY").ok().filter(|k| !k.trim().is_empty());
+                if let Some(p) = &self.llm_api_key_file {
+                    let k = std::fs::read_to_string(p).map_err(|e| anyhow!("--llm-api-key-file {}: {e}", p.display()))?;
+                    api_key = Some(k.trim().to_owned());
+                }
+                LlmChoice::Remote(RemoteLlmConfig { url: url.clone(), model: self.llm_model.clone(), api_key, connect_timeout: Duration::from_secs(5) })
+            }
+            (None, Some(chat)) => LlmChoice::InProcess(chat),
+            (None, None) => LlmChoice::None,
+        };
+        let first_token = Duration::from_millis(self.llm_first_token_timeout_ms.max(100));
+        let lane = LaneConfig {
+            concurrency: self.llm_concurrency,
+            max_waiting: self.llm_max_waiting,
+            max_tokens: self.llm_max_tokens.max(1),
+            first_token_timeout: first_token,
+            timeout: Duration::from_secs(self.llm_timeout_secs.max(1)),
+            budget: BudgetLimits {
+                global: Allowance { texts_per_minute: self.llm_budget_answers.0, tokens_per_minute: self.llm_budget_tokens.0 },
+                per_source: Allowance { texts_per_minute: self.source_llm_budget_answers.0, tokens_per_minute: self.source_llm_budget_tokens.0 },
+            },
+            breaker: BreakerConfig {
+                failures: breakers.failures,
+                slow_call: Some(first_token),
+                slow_floor: Duration::from_secs(5).min(first_token),
+                open_min: breakers.open_min,
+                open_max: breakers.open_max,
+            },
+        };
+        let answer = AnswerConfig {
+            results: self.answer_results,
+            context_tokens: self.answer_context_tokens,
+            history_tokens: AnswerConfig::default().history_tokens,
+            max_question_bytes: self.answer_max_question_bytes.max(1),
+            strict: self.answer_strict,
+        };
+        Ok(AnswerSettings { answer, lane, llm })
+    }
 }
 
 impl ServeArgs {
@@ -475,7 +595,18 @@ impl ServeArgs {
             Some(file) => Glossary::load(&[PathBuf::from(file)]).map_err(|e| anyhow!("--glossary: {e}"))?,
             None => Glossary::load(&[]).map_err(|e| anyhow!("built-in glossary: {e}"))?,
         };
+        let breakers = BreakerSettings {
+            failures: self.breaker_failures.max(1),
+            open_min: Duration::from_millis(self.breaker_open_ms.max(10)),
+            open_max: Duration::from_millis(self.breaker_open_max_ms.max(self.breaker_open_ms.max(10))),
+            embed_slow_call: Duration::from_millis(self.embed_slow_call_ms.max(1)),
+            embed_slow_floor: Duration::from_millis(self.embed_slow_floor_ms.max(1)),
+            embed_call_timeout: Duration::from_secs(self.embedder_timeout_secs.max(1)),
+            index_slow_call: Duration::from_millis(self.index_slow_call_ms.max(1)),
+            index_slow_floor: Duration::from_millis(self.index_slow_floor_ms.max(1)),
+        };
         Ok(GatewayConfig {
+            answers: self.answers.config(&breakers)?,
             glossary: Arc::new(glossary),
             tokens: Arc::new(tokens),
             data_dir: self.store.data_dir.clone(),
@@ -521,6 +652,7 @@ impl ServeArgs {
                     query: self.query_rate.0,
                     notes: self.notes_rate.0,
                     embeddings: self.embeddings_rate.0,
+                    answers: self.answers.answers_rate.0,
                 },
                 ingest_run_max_age: Duration::from_secs(self.ingest_run_max_age_secs.max(1)),
             },
@@ -535,16 +667,7 @@ impl ServeArgs {
                 interval: Duration::from_secs(2),
             },
             self_alert_matchers: firebreak_gateway::self_alerts::parse_matchers(&self.self_alert_matchers).map_err(|e| anyhow!(e))?,
-            breakers: BreakerSettings {
-                failures: self.breaker_failures.max(1),
-                open_min: Duration::from_millis(self.breaker_open_ms.max(10)),
-                open_max: Duration::from_millis(self.breaker_open_max_ms.max(self.breaker_open_ms.max(10))),
-                embed_slow_call: Duration::from_millis(self.embed_slow_call_ms.max(1)),
-                embed_slow_floor: Duration::from_millis(self.embed_slow_floor_ms.max(1)),
-                embed_call_timeout: Duration::from_secs(self.embedder_timeout_secs.max(1)),
-                index_slow_call: Duration::from_millis(self.index_slow_call_ms.max(1)),
-                index_slow_floor: Duration::from_millis(self.index_slow_floor_ms.max(1)),
-            },
+            breakers,
             budget: BudgetLimits {
                 global: Allowance { texts_per_minute: self.embed_budget_texts.0, tokens_per_minute: self.embed_budget_tokens.0 },
                 per_source: Allowance {
@@ -592,7 +715,7 @@ mod tests {
         let mut cmd = super::Cli::command();
         let help = cmd.find_subcommand_mut("serve").unwrap().render_help().to_string();
         let mut at = 0;
-        for heading in ["Storage:", "HTTP:", "Embedder:", "Scheduler:", "Indexing:", "Retrieval:", "Request limits:", "Rates and budgets:", "Breakers:", "Alert storms:", "Pressure:", "Ingest:"] {
+        for heading in ["Storage:", "HTTP:", "Embedder:", "Scheduler:", "Indexing:", "Retrieval:", "Request limits:", "Rates and budgets:", "Breakers:", "Alert storms:", "Pressure:", "Ingest:", "Answers:"] {
             let found = help[at..].find(heading).unwrap_or_else(|| panic!("no {heading} after byte {at}:\n{help}"));
             at += found;
         }

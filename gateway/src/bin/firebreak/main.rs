@@ -138,7 +138,7 @@ async fn eval_embedded(
     let mut cfg = serve_args.config()?;
     cfg.data_dir = dir.path().to_path_buf();
     cfg.database_url = None;
-    cfg.api.rates = firebreak_gateway::api::RateLimits { alerts: None, ingest: None, query: None, notes: None, embeddings: None };
+    cfg.api.rates = firebreak_gateway::api::RateLimits::unlimited();
     cfg.budget = firebreak_gateway::budget::BudgetLimits::unlimited();
     cfg.tokens = Default::default();
     let gateway = Gateway::start(cfg).await?;
