@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Real clients nobody here wrote, against the real binaries: the official OpenAI Python
+# client (PyPI `openai`, pinned) asks the gateway's /v1/chat/completions, whose answers
+# come from the real SmolLM2 served by `firebreak-embedder serve --chat-model`
+# (clients/test_openai.py, docs/answers.md). The Python packages go to target/clients-py
+# (git-ignored). CI runs it as is.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+python=${PYTHON:-python3}
+"$root/scripts/fetch-model.sh" >/dev/null
+"$root/scripts/fetch-chat-model.sh" >/dev/null
+deps="$root/target/clients-py"
+stamp="$deps/.installed-1"
+if [ ! -f "$stamp" ]; then
+  rm -rf "$deps"
+  "$python" -m pip install --quiet --disable-pip-version-check --target "$deps" "openai==3.63.0"
+  touch "$stamp"
+fi
+cargo build --quiet --release --workspace --bins
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+free_port() { "$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_for() {
+  for _ in $(seq 1 120); do curl -sf "$1" >/dev/null && return 0; sleep 0.5; done
+  echo "clients-check: $1 never answered" >&2; return 1
+}
+
+llm_port=$(free_port)
+target/release/firebreak-embedder serve --listen "127.0.0.1:$llm_port" --cpu-threads 1 \
+  --chat-model models/SmolLM2-135M-Instruct >"$work/llm.log" 2>&1 &
+pids+=($!)
+wait_for "http://127.0.0.1:$llm_port/healthz"
+
+port=$(free_port)
+# The node's own load is not this check's subject: the pressure guard reads nothing.
+target/release/firebreak serve --data-dir "$work/data" --listen "127.0.0.1:$port" --cpu-threads 1 \
+  --psi-files /nonexistent --llm-url "http://127.0.0.1:$llm_port" --llm-model smollm2 \
+  --llm-first-token-timeout-ms 120000 >"$work/gateway.log" 2>&1 &
+pids+=($!)
+wait_for "http://127.0.0.1:$port/readyz"
+
+status=0
+FIREBREAK_URL="http://127.0.0.1:$port" FIREBREAK_LLM_URL="http://127.0.0.1:$llm_port" \
+  PYTHONPATH="$deps${PYTHONPATH:+:$PYTHONPATH}" "$python" -m unittest -v clients/test_openai.py || status=$?
+if [ "$status" -ne 0 ]; then
+  echo "--- gateway log"; tail -40 "$work/gateway.log"
+  echo "--- LLM log"; tail -20 "$work/llm.log"
+fi
+exit "$status"
