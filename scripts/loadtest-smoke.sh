@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Short versions of the death-spiral replay, the crash drill, the dependency drills and the
-# real Prometheus → Alertmanager path
+# Short versions of the death-spiral replay, the crash drill, the dependency drills, fifty
+# people asking for answers at once, and the real Prometheus → Alertmanager path
 # (docs/loadtests.md), as CI runs them: each against a real `firebreak serve` on loopback,
 # with the real model (and, for the drills, a private PostgreSQL cluster and a real
 # `firebreak-embedder serve`).
@@ -23,6 +23,11 @@ for scenario in death-spiral crash; do
 done
 target/release/firebreak-loadtest deps --duration 40s --drain-timeout 5m \
   --report loadtests/reports/smoke-deps.json || status=1
+# Fifty people in conversation with the answer endpoint during an alert storm, the chat
+# model in-process on the embedder's CPU budget (about 45 s).
+"$root/scripts/fetch-chat-model.sh" >/dev/null
+target/release/firebreak-loadtest answers --duration 20s --concurrency 50 --drain-timeout 2m \
+  --report loadtests/reports/smoke-answers.json || status=1
 # Real Prometheus and Alertmanager in front of the gateway (about 65 s).
 target/release/firebreak-loadtest alertmanager --drain-timeout 2m \
   --report loadtests/reports/smoke-alertmanager.json || status=1

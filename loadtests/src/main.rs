@@ -50,6 +50,10 @@ enum Scenario {
     /// delivered, searchable and resolved; deliveries during a database outage are retried
     /// until stored.
     Alertmanager(Common),
+    /// --concurrency people asking /v1/chat/completions at once during an alert storm, the
+    /// LLM in-process on the embedder's CPU budget: all answered, alerts in milliseconds,
+    /// CPU within the budget.
+    Answers(Common),
 }
 
 #[derive(Args, Clone)]
@@ -106,6 +110,9 @@ struct Common {
     /// Alertmanager binary for `alertmanager` (Debian's package: prometheus-alertmanager).
     #[arg(long, default_value = "prometheus-alertmanager")]
     alertmanager: PathBuf,
+    /// The chat model for `answers` (scripts/fetch-chat-model.sh).
+    #[arg(long, env = "FIREBREAK_CHAT_MODEL", default_value = "models/SmolLM2-135M-Instruct")]
+    chat_model: PathBuf,
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -133,6 +140,7 @@ impl Common {
             concurrency: self.concurrency.max(1),
             prometheus: self.prometheus.clone(),
             alertmanager: self.alertmanager.clone(),
+            chat_model: self.chat_model.clone(),
         }
     }
 }
@@ -145,6 +153,7 @@ async fn scenario(s: Scenario) -> anyhow::Result<Report> {
         Scenario::Deps(c) => ("deps", c, &[("deps", false)]),
         Scenario::Throughput(c) => ("throughput", c, &[("throughput", false)]),
         Scenario::Alertmanager(c) => ("alertmanager", c, &[("alertmanager", false)]),
+        Scenario::Answers(c) => ("answers", c, &[("answers", false)]),
     };
     let o = common.options(name);
     if let Some(dir) = o.report.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -159,6 +168,7 @@ async fn scenario(s: Scenario) -> anyhow::Result<Report> {
             "deps" => scenarios::deps::run(&o).await?,
             "throughput" => scenarios::throughput::run(&o).await?,
             "alertmanager" => scenarios::alertmanager::run(&o).await?,
+            "answers" => scenarios::answers::run(&o).await?,
             _ => scenarios::death_spiral::run_one(&o, label, *relaxed).await?,
         });
     }

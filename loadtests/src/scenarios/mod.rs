@@ -2,6 +2,7 @@
 //! hold, and returns a report whose invariants decide the verdict.
 
 pub mod alertmanager;
+pub mod answers;
 pub mod crash;
 pub mod death_spiral;
 pub mod deps;
@@ -42,6 +43,8 @@ pub struct Options {
     /// Prometheus and Alertmanager, for the end-to-end alert path.
     pub prometheus: PathBuf,
     pub alertmanager: PathBuf,
+    /// The chat model the `answers` scenario's gateway runs in-process.
+    pub chat_model: PathBuf,
 }
 
 /// Bearer tokens, one per client, so each is limited as its own source.
@@ -62,7 +65,7 @@ impl Tokens {
     /// The gateway's tokens file.
     pub fn file(&self) -> String {
         format!(
-            "alertmanager alerts:write {}\ncronjob ingest:write {}\nsre search:read,embeddings {}\nmonitor search:read {}\n",
+            "alertmanager alerts:write {}\ncronjob ingest:write {}\nsre search:read,embeddings,answers {}\nmonitor search:read {}\n",
             self.alertmanager, self.cronjob, self.sre, self.monitor
         )
     }

@@ -1,9 +1,10 @@
 //! The traffic of the scenarios, each kind as its own generator: an Alertmanager that
-//! retries like the real one ([`alerts`]), people searching ([`searches`]), and the real
-//! ingest client on a bulk export ([`bulk`]).
+//! retries like the real one ([`alerts`]), people searching ([`searches`]) and asking
+//! ([`chats`]), and the real ingest client on a bulk export ([`bulk`]).
 
 pub mod alerts;
 pub mod bulk;
+pub mod chats;
 pub mod searches;
 
 use tokio::time::Instant;
