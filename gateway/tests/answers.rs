@@ -206,6 +206,8 @@ async fn the_in_process_model_answers_with_citations_whole_and_streamed_alike() 
     let text = v["choices"][0]["message"]["content"].as_str().unwrap();
     assert!(!text.trim().is_empty());
     assert!(v["usage"]["prompt_tokens"].as_u64().unwrap() > 50, "the context went in: {v}");
+    let sources = text.rsplit("\n\nSources:").next().unwrap();
+    assert!(sources.contains("[1] KubePodCrashLooping in mail, fixed by:") && sources.contains("512Mi"), "the recorded fix, word for word: {text}");
 
     let mut streamed = q.clone();
     streamed["stream"] = json!(true);

@@ -43,9 +43,10 @@ use vocab::ChatVocab;
 /// Prompt tokens run in one step: small enough that a waiting embedding batch is delayed
 /// by one short forward pass, large enough to keep the matmuls efficient.
 const PREFILL_CHUNK: usize = 64;
-/// The repetition penalty and how far back it looks.
+/// The repetition penalty and how far back it looks: far enough to cover a paragraph, the
+/// unit a small model repeats.
 const REPEAT_PENALTY: f32 = 1.1;
-const REPEAT_LAST_N: usize = 64;
+const REPEAT_LAST_N: usize = 256;
 
 /// The chat model's settings; each has a flag and a `FIREBREAK_*` variable.
 #[derive(Debug, Clone)]

@@ -4,6 +4,9 @@
 //! Each result becomes one item, in rank order, under a token cap
 //! (`--answer-context-tokens`): a past incident says what fired, where, when and how
 //! often, what it said, and what the notes say fixed it; a document gives its passage.
+//! Results after the first that are no good match (relevance under [`WEAK`]) are left
+//! out: a runbook about DNS beside a crash-looping mail server only leads a small model
+//! astray. The first stays whatever its relevance, so "no close match" can be said.
 //! What does not fit is left out whole (a cut note could drop the command that fixed it),
 //! except the first item, which is shortened rather than lost. The numbers are what the
 //! answer cites (`[1]`), and what a client shows beside it.
@@ -33,7 +36,7 @@ pub struct Citation {
 pub struct Context {
     pub items: Vec<String>,
     pub citations: Vec<Citation>,
-    /// Results left out for the cap.
+    /// Results left out: no good match, or over the cap.
     pub left_out: usize,
 }
 
@@ -84,12 +87,37 @@ fn url(hit: &SearchHit) -> String {
     }
 }
 
+/// A document's passage without its title repeated (a chunk starts with it).
+pub fn passage(hit: &SearchHit) -> &str {
+    let s = hit.snippet.trim();
+    match &hit.title {
+        Some(t) if !t.is_empty() => s.strip_prefix(t.as_str()).map(str::trim_start).filter(|rest| !rest.is_empty()).unwrap_or(s),
+        _ => s,
+    }
+}
+
+/// The citations as text, for the end of a generated answer, each incident with what its
+/// notes say fixed it: a client that shows only the text (most do) still shows where the
+/// answer comes from, and the recorded fix is there word for word whatever the model made
+/// of it (a small model rewords, and sometimes invents).
+pub fn sources(hits: &[SearchHit], citations: &[Citation]) -> String {
+    let mut out = String::from("\n\nSources:");
+    for c in citations {
+        let fix = hits.iter().find(|h| h.kind == c.kind && h.id == c.id).and_then(|h| h.incident.as_ref()).and_then(fix);
+        match fix {
+            Some(f) => out.push_str(&format!("\n[{}] {}, fixed by: {} ({})", c.n, c.title, f.split_whitespace().collect::<Vec<_>>().join(" "), c.url)),
+            None => out.push_str(&format!("\n[{}] {} ({})", c.n, c.title, c.url)),
+        }
+    }
+    out
+}
+
 /// One result as a context item (without its number).
 fn item(hit: &SearchHit) -> String {
     match &hit.incident {
         Some(i) => {
             let mut s = format!(
-                "Past incident: {} (severity {}), fired {} time(s), first {} , last {}, {}.",
+                "Past incident: {} (severity {}), fired {} time(s), first {}, last {}, {}.",
                 title(hit),
                 i.head.severity.as_deref().unwrap_or("unknown"),
                 times_fired(hit),
@@ -106,7 +134,7 @@ fn item(hit: &SearchHit) -> String {
             }
             s
         }
-        None => format!("Document: {} ({}):\n{}", title(hit), hit.source, hit.snippet.trim()),
+        None => format!("Document: {} ({}):\n{}", title(hit), hit.source, passage(hit)),
     }
 }
 
@@ -114,7 +142,11 @@ fn item(hit: &SearchHit) -> String {
 pub fn build(hits: &[SearchHit], max_tokens: usize, count_tokens: &dyn Fn(&str) -> usize) -> Context {
     let mut ctx = Context::default();
     let mut used = 0;
-    for hit in hits {
+    for (rank, hit) in hits.iter().enumerate() {
+        if rank > 0 && hit.relevance < WEAK {
+            ctx.left_out += 1;
+            continue;
+        }
         let n = ctx.items.len() + 1;
         let mut text = format!("[{n}] {}", item(hit));
         let mut cost = count_tokens(&text);

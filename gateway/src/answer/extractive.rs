@@ -55,7 +55,7 @@ pub fn answer(hits: &[SearchHit], citations: &[Citation]) -> String {
         out.push_str(&format!("**Seen before:** {} [{n}], {}.\n", context::title(hit), when(hit)));
         match hit.incident.as_ref().and_then(context::fix) {
             Some(fix) => out.push_str(&format!("**Fixed by:** {} [{n}]\n", shorten(fix, 600))),
-            None => out.push_str("**Fixed by:** no note says what fixed it; add one with `POST /v1/incidents/{id}/notes` once you know.\n"),
+            None => out.push_str(&format!("**Fixed by:** no note says what fixed it; add one with `POST /v1/incidents/{}/notes` once you know.\n", hit.id)),
         }
         for &&(other, m) in incidents.iter().skip(1).take(ALSO) {
             let fix = other.incident.as_ref().and_then(context::fix).map(|f| format!("; fixed by: {}", shorten(f, 160))).unwrap_or_default();
@@ -65,7 +65,7 @@ pub fn answer(hits: &[SearchHit], citations: &[Citation]) -> String {
         out.push_str(&format!("**Not seen before as an incident.** The closest document is [{n}].\n"));
     }
     for &&(doc, m) in documents.iter().take(ALSO) {
-        out.push_str(&format!("**See also:** [{m}] {} ({}): {}\n", context::title(doc), doc.source, shorten(&doc.snippet, PASSAGE)));
+        out.push_str(&format!("**See also:** [{m}] {} ({}): {}\n", context::title(doc), doc.source, shorten(context::passage(doc), PASSAGE)));
     }
     out.trim_end().to_owned()
 }

@@ -59,7 +59,7 @@ impl Default for LaneConfig {
         LaneConfig {
             concurrency: 1,
             max_waiting: 4,
-            max_tokens: 384,
+            max_tokens: 256,
             first_token_timeout: Duration::from_secs(20),
             timeout: Duration::from_secs(120),
             budget: BudgetLimits {

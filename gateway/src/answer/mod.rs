@@ -11,7 +11,8 @@
 //!    alert-aware), the caller's embedding charged to the caller;
 //! 3. the results become numbered context and citations under a token cap ([`context`]);
 //! 4. the model is asked through the [`lane`]'s guards ([`prompt`], [`llm`]), and its
-//!    text streams back as it comes;
+//!    text streams back as it comes, followed by a line naming the sources it was given
+//!    (a small model does not always cite; the text still says where it comes from);
 //! 5. when the model cannot be used — none configured, `firebreak-extractive` asked for,
 //!    breaker open, budget spent, queue full, deadline passed, failed mid-answer — the
 //!    answer is built from the results alone ([`extractive`]), with the same citations and
@@ -222,6 +223,7 @@ impl Answerer {
             }
         };
         let generated = meta(AnswerMode::Generated, degraded_reason.clone());
+        let sources = context::sources(&hits, &ctx.citations);
         let model_count = lane.backend().clone();
         tokio::spawn(async move {
             let mut completion = 0usize;
@@ -256,6 +258,9 @@ impl Answerer {
                         }
                     }
                     Piece::Done { finish, usage } => {
+                        if !generated.citations.is_empty() && tx.send(AnswerEvent::Text(sources)).await.is_err() {
+                            return;
+                        }
                         let usage = usage.unwrap_or_else(|| Usage::new(prompt_tokens as u32, completion as u32));
                         let _ = tx.send(AnswerEvent::End { meta: Box::new(generated), finish, usage }).await;
                         return;

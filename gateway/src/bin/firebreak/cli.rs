@@ -451,7 +451,7 @@ pub struct AnswerArgs {
     #[arg(long, env = "FIREBREAK_LLM_MAX_WAITING", default_value_t = 4, help_heading = "Answers")]
     pub llm_max_waiting: usize,
     /// Most tokens of one generated answer.
-    #[arg(long, env = "FIREBREAK_LLM_MAX_TOKENS", default_value_t = 384, help_heading = "Answers")]
+    #[arg(long, env = "FIREBREAK_LLM_MAX_TOKENS", default_value_t = 256, help_heading = "Answers")]
     pub llm_max_tokens: u32,
     /// Milliseconds to the LLM's first token (waiting for a slot included); beyond it, the
     /// answer is extractive and the breaker counts a fault.
