@@ -47,7 +47,9 @@ pub const EXTRACTIVE: &str = "firebreak-extractive";
 pub struct AnswerConfig {
     /// Search results an answer is grounded in.
     pub results: usize,
-    /// Most tokens of context given to the model.
+    /// Most tokens of context given to the model. 512 by default: a small node's CPU model
+    /// reads a prompt at about 60 tokens a second per thread (docs/benchmarks.md,
+    /// "Answers"), so twice that would take the first token past its 20 s deadline.
     pub context_tokens: usize,
     /// Most tokens of earlier conversation given to the model.
     pub history_tokens: usize,
@@ -60,7 +62,7 @@ pub struct AnswerConfig {
 
 impl Default for AnswerConfig {
     fn default() -> Self {
-        AnswerConfig { results: 5, context_tokens: 1024, history_tokens: 256, max_question_bytes: 16 * 1024, strict: false }
+        AnswerConfig { results: 5, context_tokens: 512, history_tokens: 256, max_question_bytes: 16 * 1024, strict: false }
     }
 }
 

@@ -177,7 +177,7 @@ async fn search(client: &Client, body: &Value, mode: Mode) -> anyhow::Result<Val
 }
 
 /// Past incidents in: firing, the note, resolved. Returns key → incident id.
-async fn load(client: &Client, set: &EvalSet) -> anyhow::Result<HashMap<String, i64>> {
+pub async fn load(client: &Client, set: &EvalSet) -> anyhow::Result<HashMap<String, i64>> {
     let total = set.past.len();
     let alert = |n: usize, status: &str| {
         let p = &set.past[n];
@@ -237,7 +237,7 @@ fn urlencode(s: &str) -> String {
 }
 
 /// Waits until nothing is pending or leased in the outbox.
-async fn drain(client: &Client, limit: Duration) -> anyhow::Result<()> {
+pub async fn drain(client: &Client, limit: Duration) -> anyhow::Result<()> {
     let until = Instant::now() + limit;
     loop {
         let s = client.call(Method::GET, "/v1/status", None).await.context("reading /v1/status")?;

@@ -476,7 +476,7 @@ pub struct AnswerArgs {
     #[arg(long, env = "FIREBREAK_ANSWER_RESULTS", default_value_t = 5, help_heading = "Answers")]
     pub answer_results: usize,
     /// Most tokens of search results given to the LLM.
-    #[arg(long, env = "FIREBREAK_ANSWER_CONTEXT_TOKENS", default_value_t = 1024, help_heading = "Answers")]
+    #[arg(long, env = "FIREBREAK_ANSWER_CONTEXT_TOKENS", default_value_t = 512, help_heading = "Answers")]
     pub answer_context_tokens: usize,
     /// Largest question (the last user message) in bytes (400 beyond).
     #[arg(long, env = "FIREBREAK_ANSWER_MAX_QUESTION_BYTES", default_value_t = 16 * 1024, help_heading = "Answers")]
