@@ -29,7 +29,10 @@ fn ask(q: &str, max_tokens: usize) -> Generate {
 }
 
 async fn answer(engine: &ChatEngine, g: Generate) -> (String, Finish, usize) {
-    let mut gen = engine.generate(g).unwrap();
+    collect(engine.generate(g).unwrap()).await
+}
+
+async fn collect(mut gen: firebreak_embedder::chat::Generation) -> (String, Finish, usize) {
     let mut text = String::new();
     while let Some(e) = gen.events.recv().await {
         match e {
@@ -114,11 +117,18 @@ async fn the_queue_is_bounded_and_a_caller_who_leaves_stops_its_generation() {
     assert!(refused >= 2, "one running and one waiting at most: {refused} refused");
     drop(accepted); // the callers leave: their generations end at the next token
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while engine.generate(ask("Say hello.", 1)).is_err() {
-        assert!(std::time::Instant::now() < deadline, "the abandoned generations never left the queue");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let (text, _, _) = answer(&engine, ask("Say hello.", 8)).await;
+    // The first accepted probe is the one that is read: dropping it would leave a cancelled
+    // generation holding the slot the next request needs.
+    let probe = loop {
+        match engine.generate(ask("Say hello.", 8)) {
+            Ok(g) => break g,
+            Err(_) => {
+                assert!(std::time::Instant::now() < deadline, "the abandoned generations never left the queue");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let (text, _, _) = collect(probe).await;
     assert!(!text.is_empty(), "the model is free again");
     let m = common::render(&registry);
     assert!(m.contains("firebreak_chat_generations_total{outcome=\"refused\"}"), "{m}");
