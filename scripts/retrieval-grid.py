@@ -20,7 +20,7 @@ import sys
 import tempfile
 from collections import defaultdict
 
-# The defaults in gateway/src/search/mod.rs and fusion.rs.
+# The defaults in gateway/src/query/search/mod.rs and fusion.rs.
 DEFAULT = dict(scaling='best', cause=0.35, dense=0.5, bonus=0.125)
 
 

@@ -47,10 +47,10 @@ async fn main() -> anyhow::Result<()> {
     cfg.answers.llm = LlmChoice::InProcess(firebreak_embedder::chat::ChatConfig::new(path("FIREBREAK_CHAT_MODEL", "../models/SmolLM2-135M-Instruct")));
     cfg.answers.lane.first_token_timeout = Duration::from_secs(300);
     cfg.answers.lane.breaker.slow_call = Some(Duration::from_secs(300));
-    cfg.answers.lane.budget = firebreak_gateway::budget::BudgetLimits::unlimited();
-    cfg.budget = firebreak_gateway::budget::BudgetLimits::unlimited();
+    cfg.answers.lane.budget = firebreak_gateway::guards::budget::BudgetLimits::unlimited();
+    cfg.budget = firebreak_gateway::guards::budget::BudgetLimits::unlimited();
     cfg.api.rates = firebreak_gateway::api::RateLimits::unlimited();
-    cfg.pressure = firebreak_gateway::pressure::PressureConfig::off();
+    cfg.pressure = firebreak_gateway::guards::pressure::PressureConfig::off();
     let gw = Gateway::start(cfg).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);

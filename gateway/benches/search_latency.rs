@@ -27,9 +27,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use firebreak_gateway::app::{EmbedderChoice, Gateway, GatewayConfig};
-use firebreak_gateway::embedding::Class;
-use firebreak_gateway::search::{Mode, Query};
-use firebreak_gateway::store::IncidentQuery;
+use firebreak_gateway::pipeline::embedding::Class;
+use firebreak_gateway::query::search::{Mode, Query};
+use firebreak_gateway::pipeline::store::IncidentQuery;
 use serde_json::{json, Value};
 
 fn fixtures() -> std::path::PathBuf {
@@ -60,7 +60,7 @@ async fn main() -> anyhow::Result<()> {
     }
     // Loading 10 000 alerts at once is not a storm to guard against here, and nobody
     // else shares this gateway.
-    cfg.budget = firebreak_gateway::budget::BudgetLimits::unlimited();
+    cfg.budget = firebreak_gateway::guards::budget::BudgetLimits::unlimited();
     cfg.api.rates = firebreak_gateway::api::RateLimits::unlimited();
     cfg.storm_alerts_per_minute = u64::MAX / 4;
     cfg.pressure.bulk_pause = 101.0;
@@ -89,7 +89,7 @@ async fn main() -> anyhow::Result<()> {
                 "startsAt": "2026-11-01T00:00:00Z", "fingerprint": format!("query{round}-{qi}"),
             }))?;
             let query = Query {
-                text: firebreak_gateway::render::alert_query(&alert),
+                text: firebreak_gateway::pipeline::render::alert_query(&alert),
                 alert: Some(alert),
                 source: "bench".into(),
                 k: 10,
@@ -186,8 +186,8 @@ async fn load(state: &firebreak_gateway::api::ApiState, past: &[Value], n: usize
 /// ranking's probes (cause and notes fields, every incident and the alert's own
 /// alertname; dense and keyword) and the general ones.
 async fn breakdown(state: &firebreak_gateway::api::ApiState, queries: &[Value]) -> anyhow::Result<()> {
-    use firebreak_gateway::index::{Field, IndexFilter, Probe};
-    use firebreak_gateway::store::JobKind;
+    use firebreak_gateway::pipeline::index::{Field, IndexFilter, Probe};
+    use firebreak_gateway::pipeline::store::JobKind;
     let mut kinds: Vec<(String, f64)> = Vec::new();
     for q in queries {
         let text = q["annotations"]["description"].as_str().unwrap_or("").to_owned();

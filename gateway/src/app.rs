@@ -15,39 +15,39 @@ use prometheus_client::registry::Registry;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use crate::admission::Admission;
-use crate::answer::lane::{Lane, LaneConfig};
-use crate::answer::llm::in_process::InProcessLlm;
-use crate::answer::llm::remote::{RemoteLlm, RemoteLlmConfig};
-use crate::answer::llm::LlmBackend;
-use crate::answer::{AnswerConfig, Answerer};
+use crate::guards::admission::Admission;
+use crate::query::answer::lane::{Lane, LaneConfig};
+use crate::query::answer::llm::in_process::InProcessLlm;
+use crate::query::answer::llm::remote::{RemoteLlm, RemoteLlmConfig};
+use crate::query::answer::llm::LlmBackend;
+use crate::query::answer::{AnswerConfig, Answerer};
 use firebreak_embedder::budget::CpuBudget;
 use firebreak_embedder::chat::{ChatConfig, ChatEngine};
 use firebreak_embedder::gate::DeviceGate;
 use crate::analysis::Glossary;
-use crate::breaker::{Breaker, BreakerConfig, BreakerMetrics};
-use crate::budget::{BudgetLimits, Budget};
-use crate::embedding::guarded::Guarded as GuardedEmbedder;
-use crate::index::guarded::Guarded as GuardedIndex;
-use crate::store::guarded::Guarded as GuardedStore;
+use crate::guards::breaker::{Breaker, BreakerConfig, BreakerMetrics};
+use crate::guards::budget::{BudgetLimits, Budget};
+use crate::pipeline::embedding::guarded::Guarded as GuardedEmbedder;
+use crate::pipeline::index::guarded::Guarded as GuardedIndex;
+use crate::pipeline::store::guarded::Guarded as GuardedStore;
 use crate::api::{router, ApiLimits, ApiMetrics, ApiState, BodyLimits, Rates};
 use crate::auth::{AuthState, Tokens};
-use crate::chunking::{self, ChunkPolicy, Segmenter};
-use crate::embedding::in_process::InProcess;
-use crate::embedding::remote::{Remote, RemoteConfig};
-use crate::embedding::EmbedBackend;
+use crate::pipeline::chunking::{self, ChunkPolicy, Segmenter};
+use crate::pipeline::embedding::in_process::InProcess;
+use crate::pipeline::embedding::remote::{Remote, RemoteConfig};
+use crate::pipeline::embedding::EmbedBackend;
 use crate::data_dir::DataDirLock;
-use crate::index::edge::EdgeIndex;
-use crate::index::server::ServerIndex;
-use crate::index::{Keywords, VectorIndex};
-use crate::indexer::{Indexer, IndexerConfig, IndexerMetrics};
-use crate::scheduler::{Scheduler, SchedulerConfig, SchedulerMetrics};
-use crate::pressure::{Pressure, PressureConfig};
-use crate::search::Searcher;
-use crate::storm::Storm;
-use crate::self_alerts::{parse_matchers, SelfAlerts, DEFAULT_MATCHERS};
-use crate::store::sql::{redact, StoreConfig};
-use crate::store::{Dialect, SqlStore, SqlxStore};
+use crate::pipeline::index::edge::EdgeIndex;
+use crate::pipeline::index::server::ServerIndex;
+use crate::pipeline::index::{Keywords, VectorIndex};
+use crate::pipeline::indexer::{Indexer, IndexerConfig, IndexerMetrics};
+use crate::pipeline::scheduler::{Scheduler, SchedulerConfig, SchedulerMetrics};
+use crate::guards::pressure::{Pressure, PressureConfig};
+use crate::query::search::Searcher;
+use crate::guards::storm::Storm;
+use crate::guards::self_alerts::{parse_matchers, SelfAlerts, DEFAULT_MATCHERS};
+use crate::pipeline::store::sql::{redact, StoreConfig};
+use crate::pipeline::store::{Dialect, SqlStore, SqlxStore};
 
 /// Which embedder the gateway uses.
 #[derive(Debug, Clone)]
@@ -130,7 +130,7 @@ pub struct GatewayConfig {
     pub answers: AnswerSettings,
 }
 
-/// The circuit breakers' settings (crate::breaker): shared trip and pause rules, and per
+/// The circuit breakers' settings (crate::guards::breaker): shared trip and pause rules, and per
 /// dependency the slow-call threshold's floor and ceiling (between them it follows the
 /// measured latency) and the embedder's call timeout.
 #[derive(Debug, Clone, Copy)]
@@ -157,7 +157,7 @@ impl Default for BreakerSettings {
     /// batch reaches. Half a second is the floor: the threshold for a tiny batch, and for
     /// every batch until a few were measured, so an embedder that hangs from the start is
     /// found within seconds (a first batch that is only slow finishes, and its fault is
-    /// withdrawn: crate::breaker). An index call takes milliseconds; 1 s is a slow disk, 5 s a
+    /// withdrawn: crate::guards::breaker). An index call takes milliseconds; 1 s is a slow disk, 5 s a
     /// stuck one or a partitioned server.
     fn default() -> Self {
         let c = BreakerConfig::new(None, Duration::ZERO);
@@ -340,7 +340,7 @@ impl Gateway {
             }
         };
 
-        let budget = Arc::new(Budget::new(crate::budget::EMBEDDINGS, cfg.budget, &mut registry));
+        let budget = Arc::new(Budget::new(crate::guards::budget::EMBEDDINGS, cfg.budget, &mut registry));
         let pressure = Pressure::new(cfg.pressure.clone(), &mut registry);
         let index_breaker = breaker("index", Some((cfg.breakers.index_slow_call, cfg.breakers.index_slow_floor)));
         let index: Arc<dyn VectorIndex> = Arc::new(GuardedIndex::new(index, index_breaker.clone()));
@@ -355,7 +355,7 @@ impl Gateway {
         if let Some(o) = cfg.indexer.chunk_overlap {
             chunks.overlap = o.min(chunks.max_tokens / 2);
         }
-        chunks.max_chunks = cfg.indexer.max_chunks.clamp(1, crate::index::point_id::MAX_CHUNKS as usize);
+        chunks.max_chunks = cfg.indexer.max_chunks.clamp(1, crate::pipeline::index::point_id::MAX_CHUNKS as usize);
         let s = &cfg.indexer;
         let mut icfg = IndexerConfig::new(s.owner.clone().unwrap_or_else(owner_name), chunks);
         icfg.max_jobs = s.max_jobs.max(1);
@@ -417,7 +417,7 @@ impl Gateway {
         breaker_list.extend(lane.as_ref().map(|l| l.breaker().clone()));
         let answerer = Arc::new(Answerer::new(searcher.clone(), lane, cfg.answers.answer.clone()));
         let auth = AuthState::new(cfg.tokens.clone(), &mut registry);
-        let shed = crate::api::shed::Shed::new(cfg.api.max_concurrent_requests, &mut registry);
+        let shed = crate::guards::shed::Shed::new(cfg.api.max_concurrent_requests, &mut registry);
         let rates = Rates::new(cfg.api.rates, &mut registry);
         let body = BodyLimits::new(cfg.api.max_body_bytes, cfg.api.body_read_timeout, cfg.api.input, &mut registry);
         let metrics = ApiMetrics::new(&mut registry);

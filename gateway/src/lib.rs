@@ -1,36 +1,34 @@
 //! Firebreak's gateway: alerts and documents in, stored durably at once, embedded later by
-//! a priority scheduler, found again by incident lookup.
+//! a priority scheduler, found again by incident lookup and answered from.
 //!
-//! The path of an item: [`api`] (intake) → [`store`] (row + outbox job, one transaction)
-//! → [`indexer`] (claims the job) → [`chunking`] → [`scheduler`] (priority classes,
-//! bounded batches) → [`embedding`] (in-process or remote) → [`index`] (qdrant-edge or
-//! Qdrant). A query: [`api::search`] → [`search`] (dense + BM25, fused) → [`store`].
-//! [`app`] wires the parts together; [`serve`] is the accept loop. The guards that keep
-//! the node safe are listed, with their defaults, in `docs/protection.md`.
+//! The tree is the architecture:
+//! - [`pipeline`]: the path of an item. [`api`] (intake) → [`pipeline::store`] (row +
+//!   outbox job, one transaction) → [`pipeline::indexer`] (claims the job) →
+//!   [`pipeline::chunking`] → [`pipeline::scheduler`] (priority classes, bounded batches)
+//!   → [`pipeline::embedding`] (in-process or remote) → [`pipeline::index`] (qdrant-edge
+//!   or Qdrant).
+//! - [`query`]: the query side. [`query::search`] (dense + BM25, alert-aware, fused) and
+//!   what is built on it, [`query::answer`] (the answer service the chat route adapts).
+//!   Surfaces ([`api::search`], [`api::chat`]) are thin adapters over them and never reach
+//!   the store or the index themselves.
+//! - [`guards`]: everything that keeps the node safe and nothing lost, together: request
+//!   shedding, rates and body limits, budgets, admission, breakers, the pressure guard,
+//!   storm mode, self-alert suppression (their defaults: `docs/protection.md`).
+//!
+//! Beside them: [`auth`] (who is asking: every limit is keyed by it), [`analysis`] (how an
+//! alert is read, shared by indexing and search), [`eval`] (`firebreak eval`), [`app`]
+//! (the wiring) and [`serve`] (the accept loop).
 
-pub mod admission;
 pub mod analysis;
-pub mod answer;
 pub mod api;
 pub mod app;
 pub mod auth;
-pub mod breaker;
-pub mod budget;
-pub mod chunking;
 pub mod clock;
 pub mod data_dir;
 pub use firebreak_intake::alertmanager;
-pub mod embedding;
 pub mod eval;
-pub mod hashing;
-pub mod index;
-pub mod indexer;
+pub mod guards;
 pub mod log_throttle;
-pub mod pressure;
-pub mod render;
-pub mod scheduler;
-pub mod search;
-pub mod self_alerts;
+pub mod pipeline;
+pub mod query;
 pub mod serve;
-pub mod store;
-pub mod storm;

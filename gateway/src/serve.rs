@@ -1,7 +1,7 @@
 //! The HTTP/1 accept loop, with the deadline `axum::serve` lacks: a client must send its
 //! request headers within `--header-read-timeout` or its connection is closed, so idle or
 //! trickling connections cannot pile up. Bodies have their own deadline
-//! ([`crate::api::body`]).
+//! ([`crate::guards::body`]).
 //!
 //! On shutdown it stops accepting, lets requests in progress finish (a 2xx in flight is a
 //! stored item; cutting it would make the client send it again), and gives up after the

@@ -8,8 +8,8 @@ use crate::common;
 use std::time::{Duration, Instant};
 
 use firebreak_gateway::app::{GatewayConfig, LlmChoice};
-use firebreak_gateway::answer::llm::remote::RemoteLlmConfig;
-use firebreak_gateway::budget::Allowance;
+use firebreak_gateway::query::answer::llm::remote::RemoteLlmConfig;
+use firebreak_gateway::guards::budget::Allowance;
 use serde_json::{json, Value};
 
 async fn post(url: &str, path: &str, body: Value) -> (u16, reqwest::header::HeaderMap, String) {

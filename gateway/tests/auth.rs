@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use firebreak_gateway::app::{EmbedderChoice, Gateway};
 use firebreak_gateway::auth::Tokens;
-use firebreak_gateway::embedding::remote::RemoteConfig;
+use firebreak_gateway::pipeline::embedding::remote::RemoteConfig;
 use serde_json::{json, Value};
 
 const ALERTS: &str = "am-token-5f0c1d2e3b4a";

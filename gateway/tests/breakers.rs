@@ -10,9 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use firebreak_gateway::app::{EmbedderChoice, Gateway};
-use firebreak_gateway::embedding::remote::RemoteConfig;
-use firebreak_gateway::store::sql::StoreConfig;
-use firebreak_gateway::store::SqlxStore;
+use firebreak_gateway::pipeline::embedding::remote::RemoteConfig;
+use firebreak_gateway::pipeline::store::sql::StoreConfig;
+use firebreak_gateway::pipeline::store::SqlxStore;
 use common::http::{metrics, wait_for_metric};
 use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};

@@ -50,7 +50,7 @@ async fn killed_with_jobs_in_outbox(database_url: Option<&str>) {
     assert_eq!(st["dependencies"]["index"]["points"].as_u64(), Some(DOCS as u64), "one point per document: {st}");
 
     // Underneath: every job row done, none twice, none left.
-    let url = database_url.map(str::to_owned).unwrap_or_else(|| firebreak_gateway::store::Dialect::sqlite_url(dir.path()));
+    let url = database_url.map(str::to_owned).unwrap_or_else(|| firebreak_gateway::pipeline::store::Dialect::sqlite_url(dir.path()));
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(&url).await.unwrap();
     let rows = sqlx::query("SELECT target_id, state FROM embedding_jobs ORDER BY target_id").fetch_all(&pool).await.unwrap();

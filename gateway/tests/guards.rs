@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use firebreak_gateway::api::{Rate, RateLimits};
 use firebreak_gateway::app::GatewayConfig;
 use firebreak_gateway::auth::Tokens;
-use firebreak_gateway::budget::{Allowance, BudgetLimits};
+use firebreak_gateway::guards::budget::{Allowance, BudgetLimits};
 use serde_json::{json, Value};
 use common::http::{call, metrics, wait_for_metric};
 use common::write_psi as psi;
@@ -307,7 +307,7 @@ async fn node_pressure_pauses_bulk_then_alerts_but_never_queries() {
     let cpu = dir.path().join("cpu.pressure");
     psi(&cpu, 55.0);
     let mut cfg = config(dir.path());
-    cfg.pressure = firebreak_gateway::pressure::PressureConfig {
+    cfg.pressure = firebreak_gateway::guards::pressure::PressureConfig {
         sources: vec![cpu.clone(), dir.path().join("absent")],
         interval: Duration::from_millis(50),
         ..Default::default()
@@ -346,7 +346,7 @@ async fn node_pressure_pauses_bulk_then_alerts_but_never_queries() {
 async fn without_psi_bulk_pauses_while_queries_wait_in_the_scheduler() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path());
-    cfg.pressure = firebreak_gateway::pressure::PressureConfig {
+    cfg.pressure = firebreak_gateway::guards::pressure::PressureConfig {
         sources: vec![dir.path().join("no-psi-here")],
         fallback_wait: Duration::from_millis(200),
         interval: Duration::from_millis(50),
@@ -359,7 +359,7 @@ async fn without_psi_bulk_pauses_while_queries_wait_in_the_scheduler() {
     cfg.breakers.embed_slow_call = Duration::from_secs(60);
     cfg.breakers.embed_slow_floor = Duration::from_secs(60);
     cfg.embedder = firebreak_gateway::app::EmbedderChoice::Remote {
-        cfg: firebreak_gateway::embedding::remote::RemoteConfig {
+        cfg: firebreak_gateway::pipeline::embedding::remote::RemoteConfig {
             url: common::http::hung_embedder().await,
             model: "hung".into(),
             dim: 384,

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use firebreak_gateway::api::ApiLimits;
 use firebreak_gateway::app::{EmbedderChoice, Gateway};
-use firebreak_gateway::embedding::remote::RemoteConfig;
-use firebreak_gateway::store::{SqlStore, SqlxStore};
+use firebreak_gateway::pipeline::embedding::remote::RemoteConfig;
+use firebreak_gateway::pipeline::store::{SqlStore, SqlxStore};
 use serde_json::{json, Value};
 
 /// Serves the gateway; keep the returned handle alive as long as the URL is used.

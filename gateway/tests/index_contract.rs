@@ -8,11 +8,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use firebreak_gateway::index::edge::EdgeIndex;
-use firebreak_gateway::index::point_id::point_id;
-use firebreak_gateway::index::server::ServerIndex;
-use firebreak_gateway::index::{Field, IndexFilter, IndexPoint, Keywords, PointPayload, Probe, VectorIndex};
-use firebreak_gateway::store::JobKind;
+use firebreak_gateway::pipeline::index::edge::EdgeIndex;
+use firebreak_gateway::pipeline::index::point_id::point_id;
+use firebreak_gateway::pipeline::index::server::ServerIndex;
+use firebreak_gateway::pipeline::index::{Field, IndexFilter, IndexPoint, Keywords, PointPayload, Probe, VectorIndex};
+use firebreak_gateway::pipeline::store::JobKind;
 
 const DIM: usize = 8;
 

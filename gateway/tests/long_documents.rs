@@ -7,9 +7,9 @@ use crate::common;
 use std::time::{Duration, Instant};
 
 use firebreak_gateway::app::Gateway;
-use firebreak_gateway::chunking::{by_model, ChunkPolicy};
+use firebreak_gateway::pipeline::chunking::{by_model, ChunkPolicy};
 use firebreak_gateway::clock::now_millis;
-use firebreak_gateway::store::NewDocument;
+use firebreak_gateway::pipeline::store::NewDocument;
 use serde_json::json;
 
 fn long_text(paragraphs: usize, ending: &str) -> String {
@@ -70,13 +70,13 @@ async fn long_documents_are_chunked_indexed_and_shrink_cleanly() {
     assert_eq!(points as usize, chunks.chunks.len(), "one point per chunk (title included in the text)");
 
     // The tail is as findable as the head.
-    let q = firebreak_gateway::search::Query {
+    let q = firebreak_gateway::query::search::Query {
         source: "test".into(),
         text: "TLS certificate expiry on the ingress".into(),
         alert: None,
         k: 1,
         filter: Default::default(),
-        mode: firebreak_gateway::search::Mode::Hybrid,
+        mode: firebreak_gateway::query::search::Mode::Hybrid,
     };
     let r = state.searcher.search(&q).await.unwrap();
     assert_eq!(r.results[0].document.as_ref().unwrap().external_id, "storage-log");

@@ -7,7 +7,7 @@ use crate::common;
 use std::sync::{Arc, OnceLock};
 
 use firebreak_gateway::alertmanager::Webhook;
-use firebreak_gateway::chunking::{by_model, ChunkPolicy, Segmenter};
+use firebreak_gateway::pipeline::chunking::{by_model, ChunkPolicy, Segmenter};
 use firebreak_intake::shape::{json_depth, InputLimits};
 use proptest::prelude::*;
 use serde_json::Value;

@@ -7,7 +7,7 @@ use crate::common;
 use std::time::{Duration, Instant};
 
 use firebreak_gateway::app::EmbedderChoice;
-use firebreak_gateway::embedding::remote::RemoteConfig;
+use firebreak_gateway::pipeline::embedding::remote::RemoteConfig;
 use serde_json::{json, Value};
 
 async fn call(method: reqwest::Method, url: String, body: Option<String>) -> (u16, Value) {

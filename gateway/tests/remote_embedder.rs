@@ -11,9 +11,9 @@ use firebreak_embedder::http::{router, AppState, HttpLimits};
 use firebreak_embedder::{EngineConfig, Embedder};
 use firebreak_gateway::app::{EmbedderChoice, Gateway};
 use firebreak_gateway::clock::now_millis;
-use firebreak_gateway::embedding::remote::RemoteConfig;
-use firebreak_gateway::search::{Mode, Query};
-use firebreak_gateway::store::NewDocument;
+use firebreak_gateway::pipeline::embedding::remote::RemoteConfig;
+use firebreak_gateway::query::search::{Mode, Query};
+use firebreak_gateway::pipeline::store::NewDocument;
 use prometheus_client::registry::Registry;
 
 async fn embedder_service() -> String {

@@ -6,7 +6,7 @@ use crate::common;
 
 use std::time::Duration;
 
-use firebreak_gateway::store::{Hold, IncidentQuery, JobKind, NewDocument, SqlStore, SqlxStore, Stage, StoreError};
+use firebreak_gateway::pipeline::store::{Hold, IncidentQuery, JobKind, NewDocument, SqlStore, SqlxStore, Stage, StoreError};
 
 const T0: i64 = 1_795_420_800_000;
 
@@ -354,7 +354,7 @@ async fn sqlite_store_survives_reopen() {
     store.record_webhook("alertmanager", &hook, &raw, &[], T0).await.unwrap();
     store.pool().close().await;
     drop(store);
-    let store = SqlxStore::open(&firebreak_gateway::store::sql::StoreConfig::new(&url)).await.unwrap();
+    let store = SqlxStore::open(&firebreak_gateway::pipeline::store::sql::StoreConfig::new(&url)).await.unwrap();
     assert_eq!(store.claim_jobs("w", Stage::Keywords, 10, Duration::from_secs(1), T0).await.unwrap().len(), 1);
     drop(dir);
 }

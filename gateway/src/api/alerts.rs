@@ -11,7 +11,7 @@ use super::ApiState;
 use crate::alertmanager::Webhook;
 use crate::auth::Caller;
 use crate::clock::now_millis;
-use crate::store::WebhookOutcome;
+use crate::pipeline::store::WebhookOutcome;
 
 /// Stores the notification and answers with what it did. The 200 comes after the commit.
 #[utoipa::path(post, path = "/v1/alerts", tag = "intake", request_body = Webhook,

@@ -1,7 +1,7 @@
 //! `POST /v1/chat/completions` and `GET /v1/models`: the answer service
-//! ([`crate::answer`]) behind the OpenAI chat API, so LibreChat, Open WebUI and any
+//! ([`crate::query::answer`]) behind the OpenAI chat API, so LibreChat, Open WebUI and any
 //! OpenAI client can ask Firebreak. A thin adapter: it reads the request, hands the
-//! conversation to the [`Answerer`](crate::answer::Answerer) and writes its events as a
+//! conversation to the [`Answerer`](crate::query::answer::Answerer) and writes its events as a
 //! chat completion or as `chat.completion.chunk` events; the citations and whether the
 //! answer is degraded travel in a `firebreak` object on the response (and on the final
 //! chunk). Every error on these routes is in OpenAI's shape, the guards' included
@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::ApiState;
-use crate::answer::{AnswerError, AnswerEvent, AnswerRequest, EXTRACTIVE, GENERATED};
+use crate::query::answer::{AnswerError, AnswerEvent, AnswerRequest, EXTRACTIVE, GENERATED};
 use crate::auth::Caller;
 
 /// The models a client may ask for.
@@ -76,7 +76,7 @@ fn answer_error(e: AnswerError) -> OpenAiError {
     }
 }
 
-fn meta_json(meta: &crate::answer::AnswerMeta) -> Value {
+fn meta_json(meta: &crate::query::answer::AnswerMeta) -> Value {
     serde_json::to_value(meta).unwrap_or(Value::Null)
 }
 

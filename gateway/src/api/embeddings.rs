@@ -10,7 +10,7 @@ use firebreak_embedder::http::openai::{parse, respond, Response};
 use super::errors::{embed_error, ApiError};
 use super::ApiState;
 use crate::auth::Caller;
-use crate::embedding::Class;
+use crate::pipeline::embedding::Class;
 
 #[utoipa::path(post, path = "/v1/embeddings", tag = "embeddings", request_body = super::openapi::EmbeddingsRequest,
     responses((status = 200, body = super::openapi::EmbeddingsResponse), (status = 422, body = super::openapi::ErrorBody),

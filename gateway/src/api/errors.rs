@@ -8,10 +8,10 @@ use axum::http::StatusCode;
 pub use firebreak_http::ApiError;
 use firebreak_intake::Rejection;
 
-use crate::embedding::EmbedFailure;
-use crate::index::IndexError;
-use crate::search::SearchError;
-use crate::store::StoreError;
+use crate::pipeline::embedding::EmbedFailure;
+use crate::pipeline::index::IndexError;
+use crate::query::search::SearchError;
+use crate::pipeline::store::StoreError;
 
 /// Maps a store error to the answer a client can act on.
 pub fn store_error(e: StoreError) -> ApiError {

@@ -12,7 +12,7 @@ use super::errors::{invalid, store_error, ApiError};
 use super::ApiState;
 use crate::auth::Caller;
 use crate::clock::{now_millis, parse_rfc3339};
-use crate::store::{Incident, IncidentQuery, IncidentSummary, Note};
+use crate::pipeline::store::{Incident, IncidentQuery, IncidentSummary, Note};
 
 /// Filters of the incident list (`since` is RFC 3339; `cursor` is a page's `next_cursor`).
 #[derive(Deserialize, utoipa::IntoParams)]

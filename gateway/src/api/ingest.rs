@@ -10,10 +10,10 @@ use firebreak_intake::ingest::{IngestBatch, IngestRequest, SHAPE};
 
 use super::errors::{rejected, store_error, ApiError};
 use super::ApiState;
-use crate::admission::Refusal;
+use crate::guards::admission::Refusal;
 use crate::auth::Caller;
 use crate::clock::{now_millis, Millis};
-use crate::store::IngestOutcome;
+use crate::pipeline::store::IngestOutcome;
 
 /// Validates and stores one batch; 202 once committed (embedding follows later).
 #[utoipa::path(post, path = "/v1/ingest", tag = "intake", request_body = IngestRequest,

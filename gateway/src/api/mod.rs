@@ -3,7 +3,6 @@
 //! the embedder only as the interactive class of the scheduler, with a deadline.
 
 pub mod alerts;
-pub mod body;
 pub mod chat;
 pub mod embeddings;
 pub mod errors;
@@ -12,9 +11,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod openapi;
 pub mod probes;
-pub mod rate;
 pub mod search;
-pub mod shed;
 pub mod status;
 
 use std::sync::Arc;
@@ -27,22 +24,22 @@ use axum::Router;
 use prometheus_client::registry::Registry;
 use tokio::sync::Notify;
 
-use crate::admission::Admission;
+use crate::guards::admission::Admission;
 use crate::auth::{require, AuthState, Scope};
-pub use body::BodyLimits;
+pub use crate::guards::body::BodyLimits;
 pub use firebreak_intake::shape::InputLimits;
 pub use metrics::ApiMetrics;
-pub use rate::{Rate, RateLimits, RouteClass, Rates};
+pub use crate::guards::rate::{Rate, RateLimits, RouteClass, Rates};
 
-use crate::index::VectorIndex;
-use crate::scheduler::Scheduler;
-use crate::answer::Answerer;
-use crate::search::Searcher;
-use crate::self_alerts::SelfAlerts;
-use crate::storm::Storm;
-use crate::breaker::Breaker;
-use crate::pressure::Pressure;
-use crate::store::SqlStore;
+use crate::pipeline::index::VectorIndex;
+use crate::pipeline::scheduler::Scheduler;
+use crate::query::answer::Answerer;
+use crate::query::search::Searcher;
+use crate::guards::self_alerts::SelfAlerts;
+use crate::guards::storm::Storm;
+use crate::guards::breaker::Breaker;
+use crate::guards::pressure::Pressure;
+use crate::pipeline::store::SqlStore;
 
 /// Request limits of the API (each has a flag and `FIREBREAK_*` variable in the binary).
 #[derive(Debug, Clone, Copy)]
@@ -99,7 +96,7 @@ pub struct ApiState {
     /// Rung after an intake commit so the outbox worker picks the job up at once.
     pub wake: Arc<Notify>,
     pub auth: AuthState,
-    pub shed: shed::Shed,
+    pub shed: crate::guards::shed::Shed,
     pub rates: Rates,
     pub body: BodyLimits,
     pub admission: Admission,
@@ -122,10 +119,10 @@ pub fn router(state: ApiState) -> Router {
     // rate, then read the body under its deadline and size limit.
     let guarded = |route: MethodRouter<ApiState>, scope: Scope, class: RouteClass| {
         route
-            .layer(from_fn_with_state(state.body.clone(), body::read))
-            .layer(from_fn_with_state(state.rates.route(class), rate::limit))
+            .layer(from_fn_with_state(state.body.clone(), crate::guards::body::read))
+            .layer(from_fn_with_state(state.rates.route(class), crate::guards::rate::limit))
             .layer(from_fn_with_state((state.auth.clone(), scope), require))
-            .layer(from_fn_with_state(state.shed.clone(), shed::limit))
+            .layer(from_fn_with_state(state.shed.clone(), crate::guards::shed::limit))
     };
     use RouteClass::{Alerts, Answers, Embeddings, Ingest, Notes, Query};
     // The OpenAI-compatible routes answer every error in OpenAI's shape, their guards'

@@ -83,7 +83,7 @@ pub struct OpenAiErrorBody {
         super::probes::readyz,
         super::metrics::metrics,
     ),
-    components(schemas(ErrorBody, OpenAiErrorBody, crate::answer::AnswerMeta, crate::answer::Citation))
+    components(schemas(ErrorBody, OpenAiErrorBody, crate::query::answer::AnswerMeta, crate::query::answer::Citation))
 )]
 struct ApiDoc;
 

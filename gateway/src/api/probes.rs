@@ -10,7 +10,7 @@ use axum::Json;
 
 use super::errors::{store_error, ApiError};
 use super::ApiState;
-use crate::store::StoreError;
+use crate::pipeline::store::StoreError;
 
 /// Liveness.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process answers", body = String)))]

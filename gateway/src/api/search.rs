@@ -10,7 +10,7 @@ use firebreak_intake::search::{SearchInput, SearchLimits, SearchRequest, SHAPE};
 use super::errors::{rejected, search_error, ApiError};
 use super::ApiState;
 use crate::auth::Caller;
-use crate::search::{Query, SearchResponse};
+use crate::query::search::{Query, SearchResponse};
 
 /// Validates the request, runs the search, answers with ranked, hydrated results.
 #[utoipa::path(post, path = "/v1/search", tag = "query", request_body = SearchRequest,

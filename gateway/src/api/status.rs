@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 
 use super::ApiState;
 use crate::clock::now_millis;
-use crate::embedding::Class;
-use crate::index::{Field, IndexFilter};
+use crate::pipeline::embedding::Class;
+use crate::pipeline::index::{Field, IndexFilter};
 
 const CHECK: Duration = Duration::from_secs(2);
 
@@ -31,7 +31,7 @@ pub async fn status(State(state): State<ApiState>) -> Json<Value> {
     let counts = async {
         let (n, c, t, k) =
             tokio::join!(state.index.count(&all), state.index.count(&causes), state.index.count(&notes), state.index.count_keyword_only());
-        Ok::<_, crate::index::IndexError>((n?, c?, t?, k?))
+        Ok::<_, crate::pipeline::index::IndexError>((n?, c?, t?, k?))
     };
     let index = match tokio::time::timeout(CHECK, counts).await {
         // keyword_only_points: written by the keyword phase, waiting for their dense

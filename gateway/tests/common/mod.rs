@@ -6,8 +6,8 @@
 pub mod http;
 pub mod server;
 
-use firebreak_gateway::store::sql::StoreConfig;
-use firebreak_gateway::store::SqlxStore;
+use firebreak_gateway::pipeline::store::sql::StoreConfig;
+use firebreak_gateway::pipeline::store::SqlxStore;
 use sqlx::Connection;
 
 /// Serves a gateway on a loopback port through the production accept loop
@@ -33,7 +33,7 @@ pub async fn serve_router(gateway: firebreak_gateway::app::Gateway) -> (String, 
 /// pressure file of their own (tests/guards.rs, tests/outage.rs).
 pub fn config(data_dir: &std::path::Path, model_dir: impl Into<std::path::PathBuf>) -> firebreak_gateway::app::GatewayConfig {
     let mut cfg = firebreak_gateway::app::GatewayConfig::embedded(data_dir, model_dir);
-    cfg.pressure = firebreak_gateway::pressure::PressureConfig::off();
+    cfg.pressure = firebreak_gateway::guards::pressure::PressureConfig::off();
     cfg
 }
 
@@ -49,7 +49,7 @@ pub fn one_core_gateway(data_dir: &std::path::Path) -> firebreak_gateway::app::G
 
 /// An embedder where nothing listens: for tests of everything that must not need one.
 pub fn nowhere_embedder() -> firebreak_gateway::app::EmbedderChoice {
-    use firebreak_gateway::embedding::remote::RemoteConfig;
+    use firebreak_gateway::pipeline::embedding::remote::RemoteConfig;
     firebreak_gateway::app::EmbedderChoice::Remote {
         cfg: RemoteConfig {
             url: "http://127.0.0.1:1".into(),
@@ -69,7 +69,7 @@ pub fn admin_url() -> String {
 /// A store on a fresh SQLite file; keep the TempDir alive as long as the store.
 pub async fn sqlite() -> (SqlxStore, tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
-    let url = firebreak_gateway::store::Dialect::sqlite_url(dir.path());
+    let url = firebreak_gateway::pipeline::store::Dialect::sqlite_url(dir.path());
     let store = SqlxStore::open(&StoreConfig::new(&url)).await.expect("SQLite store opens");
     (store, dir, url)
 }

@@ -10,18 +10,18 @@ use std::sync::Arc;
 use anyhow::{anyhow, bail};
 use firebreak_gateway::analysis::Glossary;
 use firebreak_gateway::auth::Tokens;
-use firebreak_gateway::budget::{Allowance, BudgetLimits};
+use firebreak_gateway::guards::budget::{Allowance, BudgetLimits};
 use clap::{Args, Parser, Subcommand};
 use firebreak_embedder::args::{ChatArgs, EngineArgs};
 use firebreak_gateway::api::{ApiLimits, InputLimits, Rate, RateLimits};
-use firebreak_gateway::answer::lane::LaneConfig;
-use firebreak_gateway::answer::llm::remote::RemoteLlmConfig;
-use firebreak_gateway::answer::AnswerConfig;
+use firebreak_gateway::query::answer::lane::LaneConfig;
+use firebreak_gateway::query::answer::llm::remote::RemoteLlmConfig;
+use firebreak_gateway::query::answer::AnswerConfig;
 use firebreak_gateway::app::{AnswerSettings, BreakerSettings, EmbedderChoice, GatewayConfig, IndexChoice, IndexerSettings, LlmChoice};
-use firebreak_gateway::breaker::BreakerConfig;
-use firebreak_gateway::embedding::remote::RemoteConfig;
-use firebreak_gateway::pressure::PressureConfig;
-use firebreak_gateway::scheduler::SchedulerConfig;
+use firebreak_gateway::guards::breaker::BreakerConfig;
+use firebreak_gateway::pipeline::embedding::remote::RemoteConfig;
+use firebreak_gateway::guards::pressure::PressureConfig;
+use firebreak_gateway::pipeline::scheduler::SchedulerConfig;
 
 #[derive(Parser)]
 #[command(name = "firebreak", version, about = "Rate-limited embedding and RAG gateway for Kubernetes operations")]
@@ -398,7 +398,7 @@ pub struct ServeArgs {
     pub index_slow_floor_ms: u64,
     /// Alerts about Firebreak itself, as `label=value[,…]` (any one matches): stored, not
     /// embedded while they fire, so the gateway's trouble never makes it more work.
-    #[arg(long, env = "FIREBREAK_SELF_ALERT_MATCHERS", default_value = firebreak_gateway::self_alerts::DEFAULT_MATCHERS, help_heading = "Alert storms")]
+    #[arg(long, env = "FIREBREAK_SELF_ALERT_MATCHERS", default_value = firebreak_gateway::guards::self_alerts::DEFAULT_MATCHERS, help_heading = "Alert storms")]
     pub self_alert_matchers: String,
     /// Alerts per minute (resends included) above which storm mode holds occurrences whose
     /// text was already embedded, until the rate falls below half of it.
@@ -666,7 +666,7 @@ impl ServeArgs {
                 fallback_wait: Duration::from_millis(self.pressure_fallback_wait_ms),
                 interval: Duration::from_secs(2),
             },
-            self_alert_matchers: firebreak_gateway::self_alerts::parse_matchers(&self.self_alert_matchers).map_err(|e| anyhow!(e))?,
+            self_alert_matchers: firebreak_gateway::guards::self_alerts::parse_matchers(&self.self_alert_matchers).map_err(|e| anyhow!(e))?,
             breakers,
             budget: BudgetLimits {
                 global: Allowance { texts_per_minute: self.embed_budget_texts.0, tokens_per_minute: self.embed_budget_tokens.0 },

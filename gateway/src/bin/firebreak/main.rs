@@ -139,7 +139,7 @@ async fn eval_embedded(
     cfg.data_dir = dir.path().to_path_buf();
     cfg.database_url = None;
     cfg.api.rates = firebreak_gateway::api::RateLimits::unlimited();
-    cfg.budget = firebreak_gateway::budget::BudgetLimits::unlimited();
+    cfg.budget = firebreak_gateway::guards::budget::BudgetLimits::unlimited();
     cfg.tokens = Default::default();
     let gateway = Gateway::start(cfg).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
