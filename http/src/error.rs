@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use axum::http::{header::RETRY_AFTER, HeaderValue, StatusCode};
+use axum::http::{header, header::RETRY_AFTER, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
@@ -48,4 +48,29 @@ impl IntoResponse for ApiError {
         }
         resp
     }
+}
+
+/// Gives an error answer of the shape above another shape, keeping its status and headers
+/// (`Retry-After`, the rate-limit headers, `WWW-Authenticate`): for routes whose clients
+/// expect their protocol's errors (OpenAI's, JSON-RPC's) from the guards in front of them
+/// too, which answer in the project's shape. `reshape(status, code, detail)` is the new
+/// body; successes, and bodies not of this shape, pass unchanged.
+pub async fn reshape_error(resp: Response, reshape: impl FnOnce(StatusCode, &str, &str) -> serde_json::Value) -> Response {
+    let json = resp.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if resp.status().is_success() || !json {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    // Our error bodies are a code and a sentence; anything longer is not one of ours.
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return Response::from_parts(parts, axum::body::Body::empty());
+    };
+    let ours: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    let Some(code) = ours["error"].as_str() else {
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    };
+    let detail = ours["detail"].as_str().unwrap_or(code);
+    let body = reshape(parts.status, code, detail).to_string();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(body))
 }

@@ -12,7 +12,7 @@ pub mod metrics;
 pub mod openai_chat;
 pub mod red;
 
-pub use error::ApiError;
+pub use error::{reshape_error, ApiError};
 pub use json::{json_body, json_body_with_raw};
 pub use metrics::render_metrics;
 pub use red::Red;

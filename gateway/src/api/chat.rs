@@ -7,10 +7,10 @@
 //! chunk). Every error on these routes is in OpenAI's shape, the guards' included
 //! ([`openai_errors`]).
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -143,20 +143,8 @@ fn kind(status: StatusCode) -> &'static str {
 /// `error.message`; they would show nothing useful from ours.
 pub async fn openai_errors(req: Request, next: Next) -> Response {
     let resp = next.run(req).await;
-    let json = resp.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if resp.status().is_success() || !json {
-        return resp;
-    }
-    let (mut parts, body) = resp.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
-        return Response::from_parts(parts, Body::empty());
-    };
-    let ours: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    let Some(code) = ours["error"].as_str() else {
-        return Response::from_parts(parts, Body::from(bytes));
-    };
-    let message = ours["detail"].as_str().unwrap_or(code);
-    let body = json!({"error": {"message": message, "type": kind(parts.status), "code": code, "param": null}}).to_string();
-    parts.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(parts, Body::from(body))
+    firebreak_http::reshape_error(resp, |status, code, message| {
+        json!({"error": {"message": message, "type": kind(status), "code": code, "param": null}})
+    })
+    .await
 }

@@ -44,8 +44,13 @@ impl AuthState {
         AuthState { tokens, denied, log: Default::default() }
     }
 
-    /// Who is asking, or the refusal to send.
-    fn authenticate(&self, req: &Request, scope: Scope) -> Result<Principal, ApiError> {
+    /// Whether the gateway has no tokens (every caller `anonymous`, loopback only).
+    pub fn open(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    /// Who is asking, or the refusal to send. `scope: None` accepts any valid token.
+    fn authenticate(&self, req: &Request, scope: Option<Scope>) -> Result<Principal, ApiError> {
         if self.tokens.is_empty() {
             return Ok(Principal::anonymous());
         }
@@ -63,7 +68,7 @@ impl AuthState {
         let Some(p) = self.tokens.lookup(token) else {
             return Err(deny("invalid", StatusCode::UNAUTHORIZED, "unknown bearer token".into()));
         };
-        if !p.may(scope) {
+        if let Some(scope) = scope.filter(|s| !p.may(*s)) {
             return Err(deny(
                 "scope",
                 StatusCode::FORBIDDEN,
@@ -72,24 +77,34 @@ impl AuthState {
         }
         Ok(p.clone())
     }
+
+    /// Authenticates `req` for `scope` (`None`: any valid token) and gives it its
+    /// [`Principal`]; otherwise the refusal, ready to send. For routes whose scope depends
+    /// on the request (`/mcp`: the tool called); the others use [`require`].
+    pub fn admit(&self, req: &mut Request, scope: Option<Scope>) -> Result<(), Response> {
+        match self.authenticate(req, scope) {
+            Ok(p) => {
+                req.extensions_mut().insert(p);
+                Ok(())
+            }
+            Err(e) => {
+                let unauthorized = e.status == StatusCode::UNAUTHORIZED;
+                let mut resp = e.into_response();
+                if unauthorized {
+                    resp.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"firebreak\""));
+                }
+                Err(resp)
+            }
+        }
+    }
 }
 
 /// Middleware for a route needing `scope`: use as
 /// `middleware::from_fn_with_state((auth, Scope::X), require)`.
 pub async fn require(State((auth, scope)): State<(AuthState, Scope)>, mut req: Request, next: Next) -> Response {
-    match auth.authenticate(&req, scope) {
-        Ok(p) => {
-            req.extensions_mut().insert(p);
-            next.run(req).await
-        }
-        Err(e) => {
-            let unauthorized = e.status == StatusCode::UNAUTHORIZED;
-            let mut resp = e.into_response();
-            if unauthorized {
-                resp.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"firebreak\""));
-            }
-            resp
-        }
+    match auth.admit(&mut req, Some(scope)) {
+        Ok(()) => next.run(req).await,
+        Err(refusal) => refusal,
     }
 }
 

@@ -54,32 +54,44 @@ fn too_large(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
+impl BodyLimits {
+    /// Reads a body under both limits and checks its nesting; the refusal, ready to send,
+    /// otherwise. For middleware that must see the body before routing on it (`/mcp`);
+    /// every other route gets it from [`read`].
+    pub async fn buffer(&self, parts: &axum::http::request::Parts, body: Body) -> Result<axum::body::Bytes, Response> {
+        match tokio::time::timeout(self.read_timeout, axum::body::to_bytes(body, self.max_bytes)).await {
+            Ok(Ok(bytes)) => match self.input.check_depth(&bytes) {
+                Ok(()) => Ok(bytes),
+                Err(r) => Err(rejected(r).into_response()),
+            },
+            Ok(Err(e)) if too_large(&e) => Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("request body exceeds {} bytes", self.max_bytes),
+            )
+            .into_response()),
+            Ok(Err(e)) => Err(ApiError::new(StatusCode::BAD_REQUEST, "body_unreadable", format!("reading the request body: {e}")).into_response()),
+            Err(_) => {
+                self.slow.inc();
+                if let Some(more) = self.log.due("body") {
+                    tracing::warn!(path = %parts.uri.path(), timeout = ?self.read_timeout, cut_since_last_line = more, "request body too slow: 408");
+                }
+                Err(ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body_timeout",
+                    format!("the request body did not arrive within {} ms", self.read_timeout.as_millis()),
+                )
+                .into_response())
+            }
+        }
+    }
+}
+
 /// The middleware: buffers the body under both limits, then hands it on.
 pub async fn read(State(limits): State<BodyLimits>, req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
-    match tokio::time::timeout(limits.read_timeout, axum::body::to_bytes(body, limits.max_bytes)).await {
-        Ok(Ok(bytes)) => match limits.input.check_depth(&bytes) {
-            Ok(()) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
-            Err(r) => rejected(r).into_response(),
-        },
-        Ok(Err(e)) if too_large(&e) => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("request body exceeds {} bytes", limits.max_bytes),
-        )
-        .into_response(),
-        Ok(Err(e)) => ApiError::new(StatusCode::BAD_REQUEST, "body_unreadable", format!("reading the request body: {e}")).into_response(),
-        Err(_) => {
-            limits.slow.inc();
-            if let Some(more) = limits.log.due("body") {
-                tracing::warn!(path = %parts.uri.path(), timeout = ?limits.read_timeout, cut_since_last_line = more, "request body too slow: 408");
-            }
-            ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "body_timeout",
-                format!("the request body did not arrive within {} ms", limits.read_timeout.as_millis()),
-            )
-            .into_response()
-        }
+    match limits.buffer(&parts, body).await {
+        Ok(bytes) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+        Err(refusal) => refusal,
     }
 }

@@ -210,37 +210,60 @@ fn set_headers(h: &mut HeaderMap, rate: Rate, remaining: u32) {
     }
 }
 
+/// What one request was allowed: the rate-limit headers its answer carries.
+pub struct Allowance(Option<(Rate, u32)>);
+
+impl Allowance {
+    /// Sets `x-ratelimit-*` on the answer (nothing for an unlimited class).
+    pub fn stamp(&self, h: &mut HeaderMap) {
+        if let Some((rate, remaining)) = self.0 {
+            set_headers(h, rate, remaining);
+        }
+    }
+}
+
+impl RouteRate {
+    /// Charges one request to the source it was authenticated as; the refusal, ready to
+    /// send, when the source is over its rate. For routes whose class depends on the
+    /// request (`/mcp`: the tool called); the others use [`limit`].
+    pub fn charge(&self, req: &Request) -> Result<Allowance, Response> {
+        let Some((rate, limiter)) = &self.rate else { return Ok(Allowance(None)) };
+        let source = req.extensions().get::<Principal>().map(|p| p.source.clone()).unwrap_or_else(|| "anonymous".into());
+        match limiter.check_key(&source) {
+            Ok(snapshot) => Ok(Allowance(Some((*rate, snapshot.remaining_burst_capacity())))),
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                let wait = Duration::from_secs(wait.as_secs_f64().ceil() as u64).max(Duration::from_secs(1));
+                self.refused.get_or_create(&RefusedLabel { route: self.class.as_str(), source: source.clone() }).inc();
+                if let Some(more) = self.log.due(&format!("{}/{source}", self.class.as_str())) {
+                    tracing::warn!(%source, route = self.class.as_str(), ?wait, refused_since_last_line = more, "source over its request rate: refusing");
+                }
+                // Alertmanager retries 5xx only (see the module docs).
+                let status =
+                    if self.class == RouteClass::Alerts { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::TOO_MANY_REQUESTS };
+                let detail = format!(
+                    "source {source:?} is over {} requests/min (burst {}) on {} routes",
+                    rate.per_minute,
+                    rate.burst,
+                    self.class.as_str()
+                );
+                let mut resp = ApiError::new(status, "rate_limited", detail).retry_after(wait).into_response();
+                set_headers(resp.headers_mut(), *rate, 0);
+                Err(resp)
+            }
+        }
+    }
+}
+
 /// The middleware; runs after authentication, which put the [`Principal`] in the request.
 pub async fn limit(State(route): State<RouteRate>, req: Request, next: Next) -> Response {
-    let Some((rate, limiter)) = &route.rate else { return next.run(req).await };
-    let source = req.extensions().get::<Principal>().map(|p| p.source.clone()).unwrap_or_else(|| "anonymous".into());
-    match limiter.check_key(&source) {
-        Ok(snapshot) => {
-            let remaining = snapshot.remaining_burst_capacity();
+    match route.charge(&req) {
+        Ok(allowance) => {
             let mut resp = next.run(req).await;
-            set_headers(resp.headers_mut(), *rate, remaining);
+            allowance.stamp(resp.headers_mut());
             resp
         }
-        Err(not_until) => {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            let wait = Duration::from_secs(wait.as_secs_f64().ceil() as u64).max(Duration::from_secs(1));
-            route.refused.get_or_create(&RefusedLabel { route: route.class.as_str(), source: source.clone() }).inc();
-            if let Some(more) = route.log.due(&format!("{}/{source}", route.class.as_str())) {
-                tracing::warn!(%source, route = route.class.as_str(), ?wait, refused_since_last_line = more, "source over its request rate: refusing");
-            }
-            // Alertmanager retries 5xx only (see the module docs).
-            let status =
-                if route.class == RouteClass::Alerts { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::TOO_MANY_REQUESTS };
-            let detail = format!(
-                "source {source:?} is over {} requests/min (burst {}) on {} routes",
-                rate.per_minute,
-                rate.burst,
-                route.class.as_str()
-            );
-            let mut resp = ApiError::new(status, "rate_limited", detail).retry_after(wait).into_response();
-            set_headers(resp.headers_mut(), *rate, 0);
-            resp
-        }
+        Err(refusal) => refusal,
     }
 }
 
