@@ -17,5 +17,6 @@ pub mod rejection;
 pub mod search;
 pub mod shape;
 pub mod time;
+pub mod tools;
 
 pub use rejection::{Rejection, Status};
