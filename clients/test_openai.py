@@ -2,53 +2,35 @@
 nobody here wrote: the gateway's /v1/chat/completions and /v1/models, on the real
 binaries, with the real SmolLM2 served by `firebreak-embedder serve --chat-model`.
 
-Run by scripts/clients-check.sh, which starts both binaries and sets FIREBREAK_URL and
-FIREBREAK_LLM_URL.
+Run by scripts/clients-check.sh, which starts both binaries and sets FIREBREAK_URL,
+FIREBREAK_LLM_URL and the gateway's tokens (FIREBREAK_TOKEN_*): the client authenticates
+the way LibreChat does, with the token as its API key.
 """
-import json
 import os
-import time
 import unittest
-import urllib.request
 
 import openai
 
-URL = os.environ["FIREBREAK_URL"]
+from firebreak_rest import URL, incident_with_note
+
 LLM_URL = os.environ["FIREBREAK_LLM_URL"]
-
-
-def call(method, path, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(URL + path, data=data, method=method, headers={"content-type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as r:
-        return json.loads(r.read() or b"null")
+AGENT = os.environ["FIREBREAK_TOKEN_AGENT"]  # answers among its scopes
 
 
 def seed():
     """One resolved incident with a note saying what fixed it; its id once searchable."""
-    call("POST", "/v1/alerts", {
-        "version": "4", "status": "resolved", "receiver": "firebreak", "groupKey": "g",
-        "alerts": [{"status": "resolved", "fingerprint": "fp-client-postfix",
-                    "labels": {"alertname": "KubePodCrashLooping", "namespace": "mail", "pod": "postfix-0", "severity": "warning"},
-                    "annotations": {"description": "Pod mail/postfix-0 is restarting: OOMKilled, exit code 137."},
-                    "startsAt": "2026-11-01T03:12:00Z", "endsAt": "2026-11-01T04:00:00Z"}]})
-    incident = call("GET", "/v1/incidents?alertname=KubePodCrashLooping")["incidents"][0]["id"]
-    call("POST", f"/v1/incidents/{incident}/notes",
-         {"text": "Postfix was OOMKilled under a spam burst: raised its memory limit from 128Mi to 512Mi.", "author": "alice"})
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        r = call("POST", "/v1/search", {"query": "postfix memory limit", "kinds": ["incident"]})
-        if r["keyword_only"] == 0 and any(h["why"]["field"] == "notes" for h in r["results"]):
-            return incident
-        time.sleep(0.5)
-    raise AssertionError("the note was never indexed")
+    return incident_with_note(
+        "fp-client-postfix", {"alertname": "KubePodCrashLooping", "namespace": "mail", "pod": "postfix-0", "severity": "warning"},
+        "Pod mail/postfix-0 is restarting: OOMKilled, exit code 137.",
+        "Postfix was OOMKilled under a spam burst: raised its memory limit from 128Mi to 512Mi.", "alice",
+        "postfix memory limit")
 
 
 class OpenAIClient(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.incident = seed()
-        cls.client = openai.OpenAI(base_url=URL + "/v1", api_key="unused-on-loopback", max_retries=0, timeout=300)
+        cls.client = openai.OpenAI(base_url=URL + "/v1", api_key=AGENT, max_retries=0, timeout=300)
 
     def firebreak(self, obj):
         extra = obj.model_extra or {}
@@ -116,6 +98,12 @@ class OpenAIClient(unittest.TestCase):
         with self.assertRaises(openai.BadRequestError) as e:
             self.client.chat.completions.create(model="firebreak", messages=[])
         self.assertEqual(e.exception.code, "empty_messages")
+
+    def test_a_key_that_is_no_token_is_an_openai_authentication_error(self):
+        stranger = openai.OpenAI(base_url=URL + "/v1", api_key="not-a-token-of-this-gateway", max_retries=0, timeout=30)
+        with self.assertRaises(openai.AuthenticationError) as e:
+            stranger.models.list()
+        self.assertEqual(e.exception.code, "unauthorized")
 
     def test_the_embedders_own_chat_server_speaks_openai_too(self):
         llm = openai.OpenAI(base_url=LLM_URL + "/v1", api_key="unused", max_retries=0, timeout=300)

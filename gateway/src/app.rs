@@ -128,6 +128,8 @@ pub struct GatewayConfig {
     pub glossary: Arc<Glossary>,
     /// Answers (`/v1/chat/completions`) and their LLM.
     pub answers: AnswerSettings,
+    /// `/mcp`: which browser origins and Host names it accepts.
+    pub mcp: crate::api::mcp::McpSettings,
 }
 
 /// The circuit breakers' settings (crate::guards::breaker): shared trip and pause rules, and per
@@ -237,6 +239,7 @@ impl GatewayConfig {
             tokens: Arc::new(Tokens::default()),
             glossary: Arc::new(Glossary::load(&[]).expect("the built-in glossary parses (a unit test checks it)")),
             answers: AnswerSettings::default(),
+            mcp: Default::default(),
         }
     }
 }
@@ -436,7 +439,20 @@ impl Gateway {
         let stop_indexer = Arc::new(Notify::new());
         let stop = stop_indexer.clone();
         let indexer = tokio::spawn(indexer.run(wake.clone(), async move { stop.notified().await }));
+        let incidents = Arc::new(crate::query::incidents::Incidents::new(store.clone(), wake.clone()));
+        let status = Arc::new(crate::query::status::StatusReport {
+            store: store.clone(),
+            index: index.clone(),
+            scheduler: scheduler.clone(),
+            storm: storm.clone(),
+            breakers: breaker_list.clone(),
+            pressure: pressure.clone(),
+        });
+        let mcp = crate::api::McpState { settings: cfg.mcp.clone(), metrics: crate::api::mcp::ToolMetrics::new(&mut registry) };
         let state = ApiState {
+            incidents,
+            status,
+            mcp,
             store,
             index,
             scheduler,

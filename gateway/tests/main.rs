@@ -15,6 +15,7 @@ mod http_intake;
 mod index_contract;
 mod ingest_client;
 mod long_documents;
+mod mcp;
 mod outage;
 mod properties;
 mod query_api;

@@ -81,7 +81,7 @@ class Chart(unittest.TestCase):
     def test_tokens_file_and_client_tokens_agree(self):
         secret = next(o for o in render() if o["kind"] == "Secret")
         lines = [l.split() for l in secret["stringData"]["tokens"].splitlines() if l.strip()]
-        self.assertEqual([l[0] for l in lines], ["alertmanager", "ingest", "sre", "monitor"])
+        self.assertEqual([l[0] for l in lines], ["alertmanager", "ingest", "sre", "monitor", "agent"])
         for client, scopes, token in lines:
             self.assertEqual(secret["stringData"][f"token-{client}"], token)
             self.assertGreaterEqual(len(token), 32)
@@ -114,6 +114,17 @@ class Chart(unittest.TestCase):
         env = {e["name"]: e for e in gw["spec"]["template"]["spec"]["containers"][0]["env"]}
         ref = env["FIREBREAK_DATABASE_URL"]["valueFrom"]["secretKeyRef"]
         self.assertEqual((ref["name"], ref["key"]), (cluster["metadata"]["name"] + "-app", "uri"))
+
+    def test_mcp_origins_and_hosts_reach_the_gateway_and_an_agent_token_exists(self):
+        objs = render({"gateway": {"mcp": {"allowedOrigins": ["https://chat.example.com", "http://localhost:3080"],
+                                           "allowedHosts": ["firebreak.example.com"]}}})
+        cm = next(o for o in objs if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-gateway"))
+        self.assertEqual(cm["data"]["FIREBREAK_MCP_ALLOWED_ORIGINS"], "https://chat.example.com,http://localhost:3080")
+        self.assertEqual(cm["data"]["FIREBREAK_MCP_ALLOWED_HOSTS"], "firebreak.example.com")
+        default = next(o for o in render() if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-gateway"))
+        self.assertNotIn("FIREBREAK_MCP_ALLOWED_ORIGINS", default["data"])
+        secret = next(o for o in render() if o["kind"] == "Secret")
+        self.assertIn("token-agent", secret.get("stringData", secret.get("data", {})))
 
     def test_prometheus_rule_names_the_alerts_the_gateway_treats_as_its_own(self):
         objs = render({"monitoring": {"prometheusRule": {"enabled": True}}})

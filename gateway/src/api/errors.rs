@@ -10,6 +10,7 @@ use firebreak_intake::Rejection;
 
 use crate::pipeline::embedding::EmbedFailure;
 use crate::pipeline::index::IndexError;
+use crate::query::incidents::NoteError;
 use crate::query::search::SearchError;
 use crate::pipeline::store::StoreError;
 
@@ -40,6 +41,14 @@ pub fn index_error(e: IndexError) -> ApiError {
             tracing::error!(error = %other, "vector index error");
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "index_error", other.to_string())
         }
+    }
+}
+
+/// Maps a refused note: empty text is the caller's to fix.
+pub fn note_error(e: NoteError) -> ApiError {
+    match e {
+        NoteError::Empty => invalid("empty_note", e.to_string()),
+        NoteError::Store(e) => store_error(e),
     }
 }
 

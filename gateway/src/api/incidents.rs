@@ -8,11 +8,12 @@ use axum::Json;
 use firebreak_http::json_body;
 use serde::{Deserialize, Serialize};
 
-use super::errors::{invalid, store_error, ApiError};
+use super::errors::{invalid, note_error, store_error, ApiError};
 use super::ApiState;
 use crate::auth::Caller;
-use crate::clock::{now_millis, parse_rfc3339};
-use crate::pipeline::store::{Incident, IncidentQuery, IncidentSummary, Note};
+use crate::clock::parse_rfc3339;
+use crate::pipeline::store::{IncidentQuery, IncidentSummary, Note};
+use crate::query::incidents::IncidentDetail;
 
 /// Filters of the incident list (`since` is RFC 3339; `cursor` is a page's `next_cursor`).
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -67,19 +68,12 @@ pub async fn list(State(state): State<ApiState>, params: Result<Query<ListParams
         Some(c) => Some(c.parse::<i64>().map_err(|_| invalid("bad_cursor", format!("cursor {c:?} did not come from this API")))?),
     };
     let q = IncidentQuery { status: p.status, alertname: p.alertname, namespace: p.namespace, since, before_id, limit };
-    let incidents = state.store.list_incidents(&q).await.map_err(store_error)?;
+    let incidents = state.incidents.list(&q).await.map_err(store_error)?;
     let next_cursor = (incidents.len() == limit).then(|| incidents.last().map(|i| i.head.id.to_string())).flatten();
     Ok(Json(Page { incidents, next_cursor }))
 }
 
 /// One incident with its notes and the other occurrences of the same alert.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct IncidentDetail {
-    #[serde(flatten)]
-    incident: Incident,
-    history: Vec<IncidentSummary>,
-}
-
 #[utoipa::path(get, path = "/v1/incidents/{id}", tag = "query", params(("id" = i64, Path)),
     responses((status = 200, body = IncidentDetail), (status = 400, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)))]
 pub async fn get(
@@ -87,16 +81,13 @@ pub async fn get(
     id: Result<Path<i64>, PathRejection>,
 ) -> Result<Json<IncidentDetail>, ApiError> {
     let id = incident_id(id)?;
-    let incident = state
-        .store
-        .incident(id)
+    let detail = state
+        .incidents
+        .get(id)
         .await
         .map_err(store_error)?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no incident {id}")))?;
-    let mut history = state.store.occurrences(&incident.head.fingerprint, 51).await.map_err(store_error)?;
-    history.retain(|o| o.head.id != id);
-    history.truncate(50);
-    Ok(Json(IncidentDetail { incident, history }))
+    Ok(Json(detail))
 }
 
 /// A note: typically what fixed it.
@@ -120,10 +111,6 @@ pub async fn add_note(
 ) -> Result<(StatusCode, Json<Note>), ApiError> {
     let id = incident_id(id)?;
     let n: NoteIn = json_body(body, state.limits.max_body_bytes, "{\"text\", \"author\"?}")?;
-    if n.text.trim().is_empty() {
-        return Err(invalid("empty_note", "a note needs text"));
-    }
-    let note = state.store.add_note(&caller, id, n.author.as_deref(), &n.text, now_millis()).await.map_err(store_error)?;
-    state.wake.notify_one();
+    let note = state.incidents.add_note(&caller, id, n.author.as_deref(), &n.text).await.map_err(note_error)?;
     Ok((StatusCode::CREATED, Json(note)))
 }

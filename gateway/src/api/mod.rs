@@ -8,6 +8,7 @@ pub mod embeddings;
 pub mod errors;
 pub mod incidents;
 pub mod ingest;
+pub mod mcp;
 pub mod metrics;
 pub mod openapi;
 pub mod probes;
@@ -92,6 +93,12 @@ pub struct ApiState {
     pub searcher: Arc<Searcher>,
     /// Answers (`/v1/chat/completions`), built on the searcher.
     pub answerer: Arc<Answerer>,
+    /// Incidents by id and their notes, for the REST routes and the MCP tools.
+    pub incidents: Arc<crate::query::incidents::Incidents>,
+    /// `/v1/status` and the MCP `status` tool.
+    pub status: Arc<crate::query::status::StatusReport>,
+    /// `/mcp`: its settings and per-tool metrics.
+    pub mcp: McpState,
     pub registry: Arc<Registry>,
     /// Rung after an intake commit so the outbox worker picks the job up at once.
     pub wake: Arc<Notify>,
@@ -109,6 +116,36 @@ pub struct ApiState {
     pub breakers: Vec<Breaker>,
     pub pressure: Pressure,
     pub limits: ApiLimits,
+}
+
+/// What `/mcp` needs beyond the shared state.
+#[derive(Clone)]
+pub struct McpState {
+    pub settings: mcp::McpSettings,
+    pub metrics: mcp::ToolMetrics,
+}
+
+/// The MCP endpoint with its guards: shed first, then the per-tool guard (mcp/guard.rs).
+fn mcp_route(state: &ApiState) -> MethodRouter<ApiState> {
+    let tools = mcp::Tools {
+        searcher: state.searcher.clone(),
+        answerer: state.answerer.clone(),
+        incidents: state.incidents.clone(),
+        status: state.status.clone(),
+        limits: firebreak_intake::search::SearchLimits { max_k: state.limits.max_search_k, max_query_bytes: state.limits.max_query_bytes },
+        metrics: state.mcp.metrics.clone(),
+    };
+    let guard = mcp::McpGuard {
+        auth: state.auth.clone(),
+        rates: state.rates.clone(),
+        body: state.body.clone(),
+        metrics: state.mcp.metrics.clone(),
+        allowed_origins: Arc::new(state.mcp.settings.allowed_origins.clone()),
+    };
+    let service = mcp::service(tools, &state.mcp.settings, state.auth.open(), state.limits.max_body_bytes);
+    axum::routing::any_service(service)
+        .layer(from_fn_with_state(guard, mcp::guard::guard))
+        .layer(from_fn_with_state(state.shed.clone(), crate::guards::shed::limit))
 }
 
 /// All routes. Each API route carries the scope it needs (auth/layer.rs); probes,
@@ -139,6 +176,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/status", guarded(get(status::status), Scope::SearchRead, Query))
         .route("/v1/chat/completions", openai(post(chat::completions), Answers))
         .route("/v1/models", openai(get(chat::models), Answers))
+        .route("/mcp", mcp_route(&state))
         .route("/healthz", get(probes::healthz))
         .route("/readyz", get(probes::readyz))
         .route("/metrics", get(metrics::metrics))

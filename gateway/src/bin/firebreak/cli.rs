@@ -17,6 +17,7 @@ use firebreak_gateway::api::{ApiLimits, InputLimits, Rate, RateLimits};
 use firebreak_gateway::query::answer::lane::LaneConfig;
 use firebreak_gateway::query::answer::llm::remote::RemoteLlmConfig;
 use firebreak_gateway::query::answer::AnswerConfig;
+use firebreak_gateway::api::mcp::McpSettings;
 use firebreak_gateway::app::{AnswerSettings, BreakerSettings, EmbedderChoice, GatewayConfig, IndexChoice, IndexerSettings, LlmChoice};
 use firebreak_gateway::guards::breaker::BreakerConfig;
 use firebreak_gateway::pipeline::embedding::remote::RemoteConfig;
@@ -210,6 +211,14 @@ pub struct ServeArgs {
     /// flag: command lines are visible to every process on the node.
     #[arg(long, env = "FIREBREAK_TOKENS_FILE", help_heading = "HTTP")]
     pub tokens_file: Option<PathBuf>,
+    /// Browser origins allowed to call /mcp, comma-separated (`https://chat.example.com`):
+    /// a request with any other Origin header is refused, as MCP asks. Agents send none.
+    #[arg(long, env = "FIREBREAK_MCP_ALLOWED_ORIGINS", value_delimiter = ',', help_heading = "MCP")]
+    pub mcp_allowed_origins: Vec<String>,
+    /// Host header values /mcp accepts, comma-separated. Default: the loopback names
+    /// without tokens (against DNS rebinding of a local trial), any with tokens.
+    #[arg(long, env = "FIREBREAK_MCP_ALLOWED_HOSTS", value_delimiter = ',', help_heading = "MCP")]
+    pub mcp_allowed_hosts: Vec<String>,
     /// Seconds to let jobs in progress finish at shutdown.
     #[arg(long, env = "FIREBREAK_SHUTDOWN_GRACE_SECS", default_value_t = 10, help_heading = "HTTP")]
     pub shutdown_grace_secs: u64,
@@ -606,6 +615,7 @@ impl ServeArgs {
             index_slow_floor: Duration::from_millis(self.index_slow_floor_ms.max(1)),
         };
         Ok(GatewayConfig {
+            mcp: McpSettings { allowed_origins: self.mcp_allowed_origins.clone(), allowed_hosts: self.mcp_allowed_hosts.clone() },
             answers: self.answers.config(&breakers)?,
             glossary: Arc::new(glossary),
             tokens: Arc::new(tokens),
