@@ -69,7 +69,7 @@ async fn bad_requests_get_json_errors_and_embeddings_work() {
     // The OpenAPI document covers every route the router serves.
     let (s, v) = call(M::GET, format!("{url}/openapi.json"), None).await;
     assert_eq!(s, 200);
-    for path in ["/v1/alerts", "/v1/ingest", "/v1/search", "/v1/incidents", "/v1/incidents/{id}", "/v1/incidents/{id}/notes", "/v1/embeddings", "/v1/status", "/healthz", "/readyz", "/metrics"] {
+    for path in ["/v1/alerts", "/v1/ingest", "/v1/search", "/v1/incidents", "/v1/incidents/{id}", "/v1/incidents/{id}/notes", "/v1/embeddings", "/v1/status", "/v1/chat/completions", "/v1/models", "/mcp", "/healthz", "/readyz", "/metrics"] {
         assert!(v["paths"][path].is_object(), "{path} missing from /openapi.json");
     }
     assert!(v["components"]["schemas"]["SearchResponse"].is_object());

@@ -82,6 +82,7 @@ pub struct OpenAiErrorBody {
         super::probes::healthz,
         super::probes::readyz,
         super::metrics::metrics,
+        super::mcp::endpoint,
     ),
     components(schemas(ErrorBody, OpenAiErrorBody, crate::query::answer::AnswerMeta, crate::query::answer::Citation))
 )]
