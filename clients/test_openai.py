@@ -79,10 +79,13 @@ class OpenAIClient(unittest.TestCase):
                       {"role": "user", "content": "postfix-0, OOMKilled. What fixed it last time?"}])
         text = "".join((c.choices[0].delta.content or "") for c in stream if c.choices)
         self.assertTrue(text.strip())
+        # The title request goes to the chat's own model unless titleModel says otherwise:
+        # answered from the conversation, never by the LLM.
         title = self.client.chat.completions.create(
-            model="firebreak-extractive", user="6750c0ffee",
-            messages=[{"role": "user", "content": "Please generate a concise, 5-word-or-less title for the conversation, using its same language, with no punctuation.\n\nConversation:\nUser: postfix-0 OOMKilled\nAI: raise the memory limit"}])
-        self.assertTrue(title.choices[0].message.content.strip())
+            model="firebreak", user="6750c0ffee",
+            messages=[{"role": "user", "content": "Provide a concise, 5-word-or-less title for the conversation, using title case conventions. Only return the title itself.\n\nConversation:\nUser: postfix-0 OOMKilled\nAI: raise the memory limit"}])
+        self.assertEqual(title.choices[0].message.content, "Postfix-0 OOMKilled")
+        self.assertEqual(self.firebreak(title)["mode"], "task")
 
     def test_the_extractive_model_answers_without_the_llm(self):
         r = self.client.chat.completions.create(

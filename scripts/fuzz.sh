@@ -14,7 +14,7 @@ cd "$root"
 secs=${1:-15}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(webhook ingest search tools chunk)
+[ ${#targets[@]} -gt 0 ] || targets=(webhook ingest search tools chat chunk)
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "fuzz: installing cargo-fuzz" >&2

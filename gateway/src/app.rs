@@ -418,7 +418,7 @@ impl Gateway {
         let lane = llm.map(|backend| Lane::new(backend, cfg.answers.lane.clone(), &breakers, &mut registry));
         let mut breaker_list = vec![store_breaker, embed_breaker, index_breaker];
         breaker_list.extend(lane.as_ref().map(|l| l.breaker().clone()));
-        let answerer = Arc::new(Answerer::new(searcher.clone(), lane, cfg.answers.answer.clone()));
+        let answerer = Arc::new(Answerer::new(searcher.clone(), lane, cfg.answers.answer.clone(), &mut registry));
         let auth = AuthState::new(cfg.tokens.clone(), &mut registry);
         let shed = crate::guards::shed::Shed::new(cfg.api.max_concurrent_requests, &mut registry);
         let rates = Rates::new(cfg.api.rates, &mut registry);

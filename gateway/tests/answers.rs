@@ -170,6 +170,41 @@ async fn bad_requests_get_openai_errors_and_a_refusing_lane_answers_extractively
     assert!(h.get("retry-after").is_some());
 }
 
+/// LibreChat's title request and Open WebUI's task requests, as those clients send them,
+/// are answered from the conversation at once: with an LLM that never answers, none of
+/// them waits for it, and none is searched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_uis_housekeeping_requests_never_reach_the_llm() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = hung_llm(dir.path(), Duration::from_secs(10)).await;
+    let (url, _gw) = common::serve_gateway(cfg).await;
+    let librechat = "Please generate a concise, 5-word-or-less title for the conversation, using its same language, with no punctuation. Apply title case conventions appropriate for the language. Never directly mention the language name or the word \"title\"\n\n||>User:\n\"postfix-0 is OOMKilled again, what fixed it?\"\n||>Response:\n\"Seen before [1]\"\n\n||>Title:";
+    let open_webui_tags = "### Task:\nGenerate 1-3 broad tags categorizing the main themes of the chat history, along with 1-3 more specific subtopic tags.\n\n### Output:\nJSON format: { \"tags\": [\"tag1\", \"tag2\", \"tag3\"] }\n\n### Chat History:\n<chat_history>\nUSER: alertname=\"KubePodCrashLooping\", namespace=\"mail\" again?\nASSISTANT: ...\n</chat_history>";
+    let t = Instant::now();
+    // LibreChat sends its classic title prompt as a system message, with `user`.
+    let (s, v) = chat(&url, json!({"model": "firebreak", "user": "6750c0ffee", "messages": [{"role": "system", "content": librechat}]})).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["choices"][0]["message"]["content"], "Postfix-0 OOMKilled Again Fixed");
+    assert_eq!((v["firebreak"]["mode"].as_str(), v["firebreak"]["degraded"].as_bool()), (Some("task"), Some(false)), "{v}");
+    assert!(v["firebreak"].get("search_mode").is_none(), "no search ran: {v}");
+    let (s, _, body) = post(&url, "/v1/chat/completions", json!({"model": "firebreak", "stream": true, "messages": [{"role": "user", "content": open_webui_tags}]})).await;
+    assert_eq!(s, 200);
+    let text: String = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str().map(str::to_owned))
+        .collect();
+    let tags: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(tags["tags"], json!(["Incidents", "KubePodCrashLooping"]));
+    assert!(t.elapsed() < Duration::from_secs(3), "the hung LLM was waited for: {:?}", t.elapsed());
+    let m = common::http::metrics(&url).await;
+    assert!(m.contains(r#"firebreak_answer_client_tasks_total{kind="title"} 1"#), "{m}");
+    assert!(m.contains(r#"firebreak_answer_client_tasks_total{kind="tags"} 1"#), "{m}");
+    assert!(!m.contains("firebreak_llm_refused_total{"), "the LLM lane was never asked: {m}");
+}
+
 fn with_chat_model(dir: &std::path::Path) -> GatewayConfig {
     let mut cfg = common::one_core_gateway(dir);
     cfg.answers.llm = LlmChoice::InProcess(firebreak_embedder::chat::ChatConfig::new(common::server::chat_model_dir()));

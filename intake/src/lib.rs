@@ -9,6 +9,7 @@
 
 pub mod alert_text;
 pub mod alertmanager;
+pub mod chat_task;
 pub mod chunking;
 pub mod ingest;
 pub mod kind;

@@ -5,6 +5,9 @@
 //! The one answer service every surface uses (the OpenAI-compatible chat route today,
 //! MCP next): it never reaches the store or the index itself, only the [`Searcher`].
 //! The path of a question:
+//! 0. a chat UI's housekeeping request (LibreChat's title, Open WebUI's title, tags,
+//!    follow-ups) is answered from the conversation at once, with no search and no model
+//!    ([`firebreak_intake::chat_task`]);
 //! 1. the last user turn is read ([`firebreak_intake::question`]): a pasted Alertmanager
 //!    alert or its labels make it an alert query;
 //! 2. it is searched as `/v1/search` searches (hybrid, incidents and documents,
@@ -28,6 +31,11 @@ pub mod prompt;
 use std::sync::Arc;
 
 use firebreak_http::openai_chat::Usage;
+use firebreak_intake::chat_task::ClientTask;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
@@ -74,6 +82,9 @@ pub enum AnswerMode {
     Generated,
     /// From the search results alone.
     Extractive,
+    /// A chat UI's housekeeping request (a title, tags, follow-ups), answered from the
+    /// conversation without search or model ([`firebreak_intake::chat_task`]).
+    Task,
 }
 
 /// What an answer says about itself: the response's `firebreak` object.
@@ -86,8 +97,10 @@ pub struct AnswerMeta {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub mode: AnswerMode,
-    /// The search mode that ran (`keyword` when the embedder was away).
-    pub search_mode: Mode,
+    /// The search mode that ran (`keyword` when the embedder was away); absent when no
+    /// search ran (a housekeeping request).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub search_mode: Option<Mode>,
 }
 
 /// A question.
@@ -128,11 +141,23 @@ pub struct Answerer {
     searcher: Arc<Searcher>,
     lane: Option<Arc<Lane>>,
     cfg: AnswerConfig,
+    tasks: Family<TaskLabel, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TaskLabel {
+    kind: &'static str,
 }
 
 impl Answerer {
-    pub fn new(searcher: Arc<Searcher>, lane: Option<Arc<Lane>>, cfg: AnswerConfig) -> Self {
-        Answerer { searcher, lane, cfg }
+    pub fn new(searcher: Arc<Searcher>, lane: Option<Arc<Lane>>, cfg: AnswerConfig, registry: &mut Registry) -> Self {
+        let tasks = Family::default();
+        registry.register(
+            "firebreak_answer_client_tasks",
+            "Chat UIs' housekeeping requests (title, tags, follow_ups, queries, autocomplete) answered without search or LLM",
+            tasks.clone(),
+        );
+        Answerer { searcher, lane, cfg, tasks }
     }
 
     /// The model names to offer (`GET /v1/models`).
@@ -154,6 +179,9 @@ impl Answerer {
 
     /// Answers a question: its events arrive on the receiver as the answer is made.
     pub async fn answer(self: &Arc<Self>, req: AnswerRequest) -> Result<mpsc::Receiver<AnswerEvent>, AnswerError> {
+        if let Some(task) = firebreak_intake::chat_task::detect(&req.turns) {
+            return Ok(self.client_task(&task));
+        }
         let Some(pos) = req.turns.iter().rposition(|(role, text)| role == "user" && !text.trim().is_empty()) else {
             return Err(AnswerError::BadRequest("the conversation has no user message with text".into()));
         };
@@ -189,7 +217,7 @@ impl Answerer {
             degraded: reason.is_some(),
             reason,
             mode,
-            search_mode,
+            search_mode: Some(search_mode),
         };
 
         let (tx, rx) = mpsc::channel(64);
@@ -271,6 +299,19 @@ impl Answerer {
             }
         });
         Ok(rx)
+    }
+}
+
+impl Answerer {
+    /// A chat UI's title, tags or follow-ups: no search, no model, no budget charged.
+    fn client_task(&self, task: &ClientTask) -> mpsc::Receiver<AnswerEvent> {
+        self.tasks.get_or_create(&TaskLabel { kind: task.kind.as_str() }).inc();
+        tracing::debug!(kind = task.kind.as_str(), "a chat UI's housekeeping request: answered from the conversation");
+        let meta = AnswerMeta { citations: Vec::new(), degraded: false, reason: None, mode: AnswerMode::Task, search_mode: None };
+        let (tx, rx) = mpsc::channel(2);
+        let text = task.reply();
+        tokio::spawn(send_extractive(tx, text, meta));
+        rx
     }
 }
 
