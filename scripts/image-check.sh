@@ -7,7 +7,9 @@
 #   gateway:  /healthz, /readyz, an Alertmanager webhook -> 200, a search that finds it
 #             once embedded, a second alert with SIGTERM at once -> exit 0 within the
 #             grace, and after a restart both found (the one in flight not lost);
-#   embedder: /v1/embeddings answers a 384-dimension vector, SIGTERM -> exit 0;
+#   embedder: /v1/embeddings answers a 384-dimension vector, and with the baked-in chat
+#             model (FIREBREAK_CHAT_MODEL, as the chart sets --chat-model) a chat
+#             completion, SIGTERM -> exit 0;
 # both: running as uid 65532, labelled with the chart's appVersion. Prints each image's size.
 # CI runs it. Needs root, buildah, podman, runc and debootstrap (Debian's packages).
 #
@@ -91,6 +93,7 @@ fi
 
 # ---- the images, from the release binaries the rest of CI runs -------------------------
 "$root/scripts/fetch-model.sh" >/dev/null
+"$root/scripts/fetch-chat-model.sh" >/dev/null
 cargo build --quiet --release --workspace --bins
 # What the prebuilt path copies: the binaries without their debug info.
 "$root/scripts/dist.sh" >&2
@@ -225,7 +228,7 @@ stop_cleanly "$gw"
 em=firebreak-image-check-embedder
 podman rm -f -t 0 "$em" >/dev/null 2>&1 || true
 containers+=("$em")
-em_env=(-e FIREBREAK_CPU_THREADS=1)
+em_env=(-e FIREBREAK_CPU_THREADS=1 -e FIREBREAK_CHAT_MODEL=/models/SmolLM2-135M-Instruct)
 [ "$em_port" = 8081 ] || em_env+=(-e "FIREBREAK_LISTEN=0.0.0.0:$em_port")
 podman run -d --name "$em" --network host --read-only "${em_env[@]}" "$em_image" >/dev/null
 em_url=http://127.0.0.1:$em_port
@@ -235,6 +238,11 @@ dim=$(curl -sS -H 'content-type: application/json' "$em_url/v1/embeddings" \
         -d '{"input":["pod OOMKilled","node load 153"]}' | json "len(d['data'][0]['embedding'])")
 [ "$dim" = 384 ] || fail "the embedder answered a $dim-dimension vector"
 log "embedder: /v1/embeddings answers 384-dimension vectors"
+said=$(curl -sS -H 'content-type: application/json' "$em_url/v1/chat/completions" \
+        -d '{"messages":[{"role":"user","content":"What does OOMKilled mean?"}],"max_tokens":8}' |
+        json "d['choices'][0]['message']['content'].strip()")
+[ -n "$said" ] || fail "the embedder's chat model answered nothing"
+log "embedder: the baked-in SmolLM2 answers a chat completion: $said"
 stop_cleanly "$em"
 
 for tag in "$gw_image" "$em_image"; do
