@@ -45,11 +45,27 @@ def preset(path):
         return yaml.safe_load(f)
 
 
+EXTERNAL_LLM = {"answers": {"llm": "external", "external": {
+    "url": "http://ollama.ollama:11434", "model": "llama3.2:3b",
+    "apiKeySecret": {"name": "ollama-key", "key": "api-key"},
+    "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ollama"}}}]}}}
+
+
+def workload(objs, suffix):
+    return next(o for o in objs if o["kind"] == "Deployment" and o["metadata"]["name"].endswith(suffix))
+
+
+def env_of(deployment):
+    return {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0].get("env", [])}
+
+
 def variants():
     yield "defaults", {}
     for p in PRESETS:
         yield os.path.basename(p), preset(p)
     yield "in-process embedder", {"embedder": {"enabled": False}}
+    yield "external LLM", EXTERNAL_LLM
+    yield "no LLM", {"answers": {"llm": "none"}}
     yield "namespace and monitoring", {"namespace": {"create": True}, "monitoring": {
         "serviceMonitor": {"enabled": True}, "prometheusRule": {"enabled": True}, "dashboard": {"enabled": True}}}
 
@@ -81,7 +97,7 @@ class Chart(unittest.TestCase):
     def test_tokens_file_and_client_tokens_agree(self):
         secret = next(o for o in render() if o["kind"] == "Secret")
         lines = [l.split() for l in secret["stringData"]["tokens"].splitlines() if l.strip()]
-        self.assertEqual([l[0] for l in lines], ["alertmanager", "ingest", "sre", "monitor", "agent"])
+        self.assertEqual([l[0] for l in lines], ["alertmanager", "ingest", "sre", "monitor", "agent", "chat"])
         for client, scopes, token in lines:
             self.assertEqual(secret["stringData"][f"token-{client}"], token)
             self.assertGreaterEqual(len(token), 32)
@@ -125,6 +141,46 @@ class Chart(unittest.TestCase):
         self.assertNotIn("FIREBREAK_MCP_ALLOWED_ORIGINS", default["data"])
         secret = next(o for o in render() if o["kind"] == "Secret")
         self.assertIn("token-agent", secret.get("stringData", secret.get("data", {})))
+
+    def test_answers_come_from_the_embedders_smollm2_by_default(self):
+        objs = render()
+        emb = workload(objs, "-embedder")
+        args = emb["spec"]["template"]["spec"]["containers"][0]["args"]
+        self.assertEqual(args[args.index("--chat-model") + 1], "/models/SmolLM2-135M-Instruct")
+        env = env_of(workload(objs, "-gateway"))
+        self.assertEqual(env["FIREBREAK_LLM_URL"], "http://fb-firebreak-embedder:8081")
+        self.assertEqual(env["FIREBREAK_LLM_MODEL"], "SmolLM2-135M-Instruct")
+        self.assertEqual(env["FIREBREAK_LLM_CONCURRENCY"], "1")
+        self.assertNotIn("FIREBREAK_ANSWER_STRICT", env)
+        # Without the embedder the gateway runs the model itself.
+        env = env_of(workload(render({"embedder": {"enabled": False}}), "-gateway"))
+        self.assertEqual(env["FIREBREAK_CHAT_MODEL"], "/models/SmolLM2-135M-Instruct")
+        self.assertNotIn("FIREBREAK_LLM_URL", env)
+
+    def test_an_external_llm_gets_its_key_from_a_mounted_secret_and_a_way_out(self):
+        objs = render(EXTERNAL_LLM)
+        gw = workload(objs, "-gateway")
+        env = env_of(gw)
+        self.assertEqual((env["FIREBREAK_LLM_URL"], env["FIREBREAK_LLM_MODEL"]), ("http://ollama.ollama:11434", "llama3.2:3b"))
+        self.assertEqual(env["FIREBREAK_LLM_API_KEY_FILE"], "/etc/firebreak/llm/api-key")
+        self.assertNotIn("FIREBREAK_LLM_API_KEY", env, "a key never travels as an env value")
+        vols = {v["name"]: v for v in gw["spec"]["template"]["spec"]["volumes"]}
+        self.assertEqual(vols["llm-api-key"]["secret"]["secretName"], "ollama-key")
+        emb_args = workload(objs, "-embedder")["spec"]["template"]["spec"]["containers"][0]["args"]
+        self.assertNotIn("--chat-model", emb_args)
+        np = next(o for o in objs if o["kind"] == "NetworkPolicy" and o["metadata"]["name"].endswith("-gateway"))
+        self.assertIn({"port": 11434}, [p for r in np["spec"]["egress"] for p in r.get("ports", [])])
+        with self.assertRaises(helm_python.HelmError):
+            render({"answers": {"llm": "external"}})
+        with self.assertRaises(helm_python.HelmError):
+            render({"answers": {"llm": "gpt"}})
+
+    def test_without_an_llm_nothing_generates(self):
+        objs = render({"answers": {"llm": "none", "strict": True}})
+        env = env_of(workload(objs, "-gateway"))
+        self.assertFalse({"FIREBREAK_LLM_URL", "FIREBREAK_CHAT_MODEL", "FIREBREAK_LLM_CONCURRENCY"} & set(env), env)
+        self.assertEqual(env["FIREBREAK_ANSWER_STRICT"], "true")
+        self.assertNotIn("--chat-model", workload(objs, "-embedder")["spec"]["template"]["spec"]["containers"][0]["args"])
 
     def test_prometheus_rule_names_the_alerts_the_gateway_treats_as_its_own(self):
         objs = render({"monitoring": {"prometheusRule": {"enabled": True}}})
