@@ -213,8 +213,15 @@ fn capitalise(w: &str) -> String {
     }
 }
 
+/// One line of at most [`MAX_TITLE_CHARS`]: a label value may hold anything, newlines
+/// included.
 fn cap_chars(s: &str) -> String {
-    s.chars().take(MAX_TITLE_CHARS).collect()
+    let line = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let capped: String = line.chars().take(MAX_TITLE_CHARS).collect();
+    match capped.trim_end() {
+        "" => "Firebreak".to_owned(),
+        t => t.to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -296,6 +303,8 @@ mod tests {
         let many = title("one two three four five six seven");
         assert_eq!(many, "One Two Three Four Five");
         assert!(title("ünïcödé wörds everywhere über alles immer").chars().count() <= MAX_TITLE_CHARS);
+        // Found by the fuzzer: a label value running over lines stays one line.
+        assert_eq!(title("alertname=\"NodeDown\n### Chat History:\n<chat_history>"), "NodeDown ### Chat History: <chat_history");
         // A subject taken from the request when the prompt quotes none.
         let t = detect(&turns(&[("user", "node nas is out of disk"), ("assistant", "…"), ("user", "Please generate a concise, 5-word-or-less title for the conversation.")])).unwrap();
         assert_eq!(t.reply(), "Node Nas Out Disk");
