@@ -1,7 +1,8 @@
 //! Answers (`/v1/chat/completions`), in-process on the real models: the extractive answer
 //! from the search results, the generated one from the real SmolLM2 with its citations,
 //! the fallbacks when the LLM cannot be used (a peer that accepts and never answers — the
-//! one fake here —, a spent token budget, strict mode), and OpenAI-shaped errors.
+//! one fake here —, a spent token budget, strict mode), generated answers back once a real
+//! LLM answers behind the hung one's URL, and OpenAI-shaped errors.
 
 use crate::common;
 
@@ -203,6 +204,52 @@ async fn chat_uis_housekeeping_requests_never_reach_the_llm() {
     assert!(m.contains(r#"firebreak_answer_client_tasks_total{kind="title"} 1"#), "{m}");
     assert!(m.contains(r#"firebreak_answer_client_tasks_total{kind="tags"} 1"#), "{m}");
     assert!(!m.contains("firebreak_llm_refused_total{"), "the LLM lane was never asked: {m}");
+}
+
+/// The LLM hangs (a peer that accepts and never answers), then a real server comes back
+/// behind the same URL (`firebreak-embedder serve --chat-model`'s router, the real
+/// SmolLM2): answers are extractive at the first-token deadline, the breaker opens, and
+/// once the server is back its probe succeeds and answers are generated again, by
+/// themselves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_answers_come_back_by_themselves_when_the_llm_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let peer = common::http::HungPeer::hung().await;
+    let mut cfg = common::one_core_gateway(dir.path());
+    cfg.answers.llm = LlmChoice::Remote(RemoteLlmConfig { url: peer.url.clone(), model: "any".into(), api_key: None, connect_timeout: Duration::from_secs(1) });
+    // A short prompt (nothing is stored) reads in well under this on one thread.
+    cfg.answers.lane.first_token_timeout = Duration::from_secs(4);
+    cfg.answers.lane.breaker.slow_call = Some(Duration::from_secs(4));
+    cfg.answers.lane.breaker.slow_floor = Duration::from_secs(4);
+    cfg.answers.lane.breaker.failures = 2;
+    cfg.answers.lane.breaker.open_min = Duration::from_millis(500);
+    cfg.answers.lane.breaker.open_max = Duration::from_secs(1);
+    cfg.api.rates.answers = None;
+    let (url, _gw) = common::serve_gateway(cfg).await;
+
+    for _ in 0..2 {
+        let (s, v) = chat(&url, ask("firebreak", "why is the mail server down?")).await;
+        assert_eq!((s, v["firebreak"]["mode"].as_str()), (200, Some("extractive")), "{v}");
+        assert!(v["firebreak"]["reason"].as_str().unwrap().contains("first token"), "{v}");
+    }
+    let m = common::http::metrics(&url).await;
+    assert!(m.contains(r#"firebreak_breaker_state{dependency="llm"} 1"#), "open after two hung answers: {m}");
+
+    peer.forward_to(common::server::embedder_service(true).await);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (s, v) = chat(&url, ask("firebreak", "why is the mail server down?")).await;
+        assert_eq!(s, 200, "{v}");
+        eprintln!("after the LLM came back: {} ({})", v["firebreak"]["mode"], v["firebreak"]["reason"]);
+        if v["firebreak"]["mode"] == "generated" {
+            assert!(!v["choices"][0]["message"]["content"].as_str().unwrap().trim().is_empty(), "{v}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "answers never came back from the LLM: {v}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let m = common::http::metrics(&url).await;
+    assert!(m.contains(r#"firebreak_breaker_state{dependency="llm"} 0"#), "closed again: {m}");
 }
 
 fn with_chat_model(dir: &std::path::Path) -> GatewayConfig {

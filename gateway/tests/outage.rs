@@ -12,72 +12,16 @@
 
 use crate::common;
 
-use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::server::{model_dir, Server};
+use common::http::HungPeer;
+use common::server::{embedder_service, model_dir, Server};
 use serde_json::{json, Value};
-use tokio::net::{TcpListener, TcpStream};
 
 const ALERTS: usize = 100;
 /// `--search-embed-timeout-ms` in these runs: every search must answer within it + 100 ms.
 const SEARCH_EMBED_TIMEOUT_MS: u64 = 500;
-
-/// A loopback peer that either holds every connection without answering (hung) or
-/// forwards it to a real embedder.
-struct Peer {
-    url: String,
-    forward: Arc<Mutex<Option<SocketAddr>>>,
-    held: Arc<Mutex<Vec<TcpStream>>>,
-}
-
-impl Peer {
-    async fn hung() -> Peer {
-        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", l.local_addr().unwrap());
-        let forward: Arc<Mutex<Option<SocketAddr>>> = Default::default();
-        let held: Arc<Mutex<Vec<TcpStream>>> = Default::default();
-        let (f, h) = (forward.clone(), held.clone());
-        tokio::spawn(async move {
-            while let Ok((mut sock, _)) = l.accept().await {
-                let target = *f.lock().unwrap();
-                match target {
-                    None => h.lock().unwrap().push(sock),
-                    Some(addr) => {
-                        tokio::spawn(async move {
-                            if let Ok(mut up) = TcpStream::connect(addr).await {
-                                let _ = tokio::io::copy_bidirectional(&mut sock, &mut up).await;
-                            }
-                        });
-                    }
-                }
-            }
-        });
-        Peer { url, forward, held }
-    }
-
-    /// From now on connections reach `to`; the hung ones are closed.
-    fn forward_to(&self, to: SocketAddr) {
-        *self.forward.lock().unwrap() = Some(to);
-        self.held.lock().unwrap().clear();
-    }
-}
-
-/// The real embedder service (`firebreak-embedder serve`'s router, real model, one thread).
-async fn real_embedder() -> SocketAddr {
-    use firebreak_embedder::http::{router, AppState, HttpLimits};
-    let mut cfg = firebreak_embedder::EngineConfig::new(model_dir());
-    cfg.cpu_threads = Some(1);
-    let mut registry = prometheus_client::registry::Registry::default();
-    let embedder = firebreak_embedder::Embedder::start(cfg, &mut registry).unwrap();
-    let state = AppState::new(embedder, None, registry, HttpLimits::default());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
-    addr
-}
 
 /// A word no other alert (and no English text) has: letters only, so the keyword
 /// tokenizer keeps it whole.
@@ -228,7 +172,7 @@ async fn dense_once_drained(s: &Server) {
 
 async fn hung_embedder_then_back(database_url: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
-    let peer = Peer::hung().await;
+    let peer = HungPeer::hung().await;
     let extra = vec![
         "--embedder-url".to_string(),
         peer.url.clone(),
@@ -256,7 +200,7 @@ async fn hung_embedder_then_back(database_url: Option<&str>) {
     assert!(s.metric(r#"firebreak_breaker_open_duration_seconds{dependency="embedder"}"#).await > 0.0);
 
     // The embedder comes back: the breaker closes by itself (a one-text probe first).
-    peer.forward_to(real_embedder().await);
+    peer.forward_to(embedder_service(false).await);
     let deadline = Instant::now() + Duration::from_secs(30);
     while status(&s).await["breakers"]["embedder"] != "closed" {
         assert!(Instant::now() < deadline, "the embedder breaker never closed: {}\n{}", status(&s).await, s.log());

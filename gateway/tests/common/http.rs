@@ -1,10 +1,13 @@
 //! HTTP helpers for the in-process API tests: one request with its status, headers and
-//! JSON body; the metrics page; waiting for a metric to show a guard acted.
+//! JSON body; the metrics page; waiting for a metric to show a guard acted; a hung peer.
 #![allow(dead_code)]
 
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use tokio::net::{TcpListener, TcpStream};
 
 /// An answer: status, headers, JSON body (`Null` when there is none).
 pub struct Reply {
@@ -51,13 +54,46 @@ pub async fn wait_for_metric(url: &str, needle: &str) {
 /// A TCP server that accepts connections and never answers: the one embedder fault the
 /// real engine cannot be made to show on demand. Named for what it is.
 pub async fn hung_embedder() -> String {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", l.local_addr().unwrap());
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((sock, _)) = l.accept().await {
-            held.push(sock);
-        }
-    });
-    url
+    HungPeer::hung().await.url
+}
+
+/// A loopback peer that holds every connection without answering — a hung server, the
+/// one fault a real embedder or LLM cannot be made to show on demand (the fake of these
+/// tests, named as such) — until told to forward to a real one.
+pub struct HungPeer {
+    pub url: String,
+    forward: Arc<Mutex<Option<SocketAddr>>>,
+    held: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl HungPeer {
+    pub async fn hung() -> HungPeer {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", l.local_addr().unwrap());
+        let forward: Arc<Mutex<Option<SocketAddr>>> = Default::default();
+        let held: Arc<Mutex<Vec<TcpStream>>> = Default::default();
+        let (f, h) = (forward.clone(), held.clone());
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = l.accept().await {
+                let target = *f.lock().unwrap();
+                match target {
+                    None => h.lock().unwrap().push(sock),
+                    Some(addr) => {
+                        tokio::spawn(async move {
+                            if let Ok(mut up) = TcpStream::connect(addr).await {
+                                let _ = tokio::io::copy_bidirectional(&mut sock, &mut up).await;
+                            }
+                        });
+                    }
+                }
+            }
+        });
+        HungPeer { url, forward, held }
+    }
+
+    /// From now on connections reach `to`; the hung ones are closed.
+    pub fn forward_to(&self, to: SocketAddr) {
+        *self.forward.lock().unwrap() = Some(to);
+        self.held.lock().unwrap().clear();
+    }
 }

@@ -28,6 +28,24 @@ pub fn chat_model_dir() -> PathBuf {
     dir
 }
 
+/// The real embedder service in this process (`firebreak-embedder serve`'s router, the
+/// real MiniLM on one thread, and with `chat` the real SmolLM2 behind
+/// `/v1/chat/completions`), on an ephemeral loopback port.
+pub async fn embedder_service(chat: bool) -> std::net::SocketAddr {
+    use firebreak_embedder::chat::{ChatConfig, ChatEngine};
+    use firebreak_embedder::http::{router, AppState, HttpLimits};
+    let mut cfg = firebreak_embedder::EngineConfig::new(model_dir());
+    cfg.cpu_threads = Some(1);
+    let mut registry = prometheus_client::registry::Registry::default();
+    let embedder = firebreak_embedder::Embedder::start(cfg, &mut registry).unwrap();
+    let chat = chat.then(|| ChatEngine::start(ChatConfig::new(chat_model_dir()), embedder.budget().clone(), embedder.gate().clone(), &mut registry).unwrap());
+    let state = AppState::new(embedder, chat, registry, HttpLimits::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
+    addr
+}
+
 /// A running gateway process.
 pub struct Server {
     child: Child,

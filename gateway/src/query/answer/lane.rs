@@ -224,9 +224,12 @@ impl Lane {
     pub async fn start(self: &Arc<Self>, source: &str, mut req: LlmRequest, prompt_tokens: usize) -> Result<Running, Refusal> {
         req.max_tokens = req.max_tokens.clamp(1, self.cfg.max_tokens);
         let started = Instant::now();
-        if self.breaker.state() == crate::guards::breaker::State::Open {
-            let retry = self.breaker.retry_after();
-            return Err(self.refuse("breaker_open", "the LLM's circuit breaker is open", retry));
+        // Refused before the budget and a slot are spent while the pause runs; once it has
+        // run out the call goes on, and the breaker lets exactly one probe through.
+        // (The state alone says `open` until that probe: refusing on it would keep the
+        // breaker open for ever.)
+        if let Some(retry) = self.breaker.retry_after().filter(|d| !d.is_zero()) {
+            return Err(self.refuse("breaker_open", "the LLM's circuit breaker is open", Some(retry)));
         }
         if let Err(e) = self.budget.spend(source, 1) {
             return Err(self.refuse("budget", format!("the {} LLM token budget is spent", e.scope), Some(e.retry_after)));
