@@ -85,7 +85,7 @@ impl TextTokenizer {
         if text.len() > self.max_input_bytes {
             return Err(EmbedError::InputTooLarge { index, bytes: text.len(), limit: self.max_input_bytes });
         }
-        if text.trim().is_empty() {
+        if firebreak_intake::blank::is_blank(text) {
             return Err(EmbedError::EmptyInput { index });
         }
         let mut budget = self.max_seq_length.saturating_mul(PREFIX_BYTES_PER_TOKEN).max(1024);
@@ -96,10 +96,9 @@ impl TextTokenizer {
             let full = ids.len() >= self.max_seq_length;
             if !cut || full {
                 let truncated = !enc.get_overflowing().is_empty() || (cut && full);
-                let content = enc.get_special_tokens_mask().iter().filter(|&&m| m == 0).count();
-                if content == 0 {
-                    return Err(EmbedError::EmptyInput { index });
-                }
+                // A text the model reads nothing of (control or zero-width characters only)
+                // is embedded as the empty text is, [CLS] [SEP]: it is not blank, the API
+                // documents it as valid, and OpenAI embeds any non-empty string.
                 return Ok(Tokenized { ids: ids.to_vec(), truncated });
             }
             budget = budget.saturating_mul(4);

@@ -23,9 +23,10 @@ pub struct ChatRequest {
     pub stream: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_options: Option<StreamOptions>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Whole numbers however written (`256.0`), as the OpenAPI document's integers are.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "firebreak_intake::number::whole_opt")]
     pub max_tokens: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "firebreak_intake::number::whole_opt")]
     pub max_completion_tokens: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f64>,

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::time::{parse_rfc3339, Millis};
+use crate::time::{parse_rfc3339, parse_rfc3339_any, Millis};
 
 /// Label or annotation set. Ordered, so the stored JSON and the hashes are stable.
 pub type KeyValues = BTreeMap<String, String>;
@@ -18,7 +18,7 @@ pub struct Webhook {
     pub version: String,
     #[serde(default)]
     pub group_key: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::number::whole")]
     pub truncated_alerts: u64,
     pub status: String,
     #[serde(default)]
@@ -79,10 +79,12 @@ pub struct Occurrence<'a> {
 impl Alert {
     /// Validates alert number `index` of its webhook.
     pub fn occurrence(&self, index: usize) -> Result<Occurrence<'_>, AlertError> {
-        if self.fingerprint.trim().is_empty() {
+        if crate::blank::is_blank(&self.fingerprint) {
             return Err(AlertError::NoFingerprint { index });
         }
-        let starts_at = parse_rfc3339(&self.starts_at)
+        // Any RFC 3339 time: an old one is odd, not unreadable (the zero time Alertmanager
+        // writes for "unset" is only ever an endsAt).
+        let starts_at = parse_rfc3339_any(&self.starts_at)
             .ok_or_else(|| AlertError::BadStartsAt { index, value: self.starts_at.clone() })?;
         let alertname = self
             .labels

@@ -3,8 +3,9 @@
 
 use serde::Deserialize;
 
+use crate::blank::is_blank;
 use crate::rejection::{Rejection, Status};
-use crate::time::{parse_rfc3339, Millis};
+use crate::time::{parse_rfc3339_any, Millis};
 
 /// The JSON shape, for error messages.
 pub const SHAPE: &str = "{\"source\", \"run_id\", \"documents\": [{\"id\", \"text\", \"title\"?, \"metadata\"?, \"updated_at\"?}]}";
@@ -23,21 +24,30 @@ pub fn peek_source(body: &[u8]) -> Option<String> {
 /// A batch of documents from the ingest client.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct IngestRequest {
+    #[schema(pattern = r"\S")]
     source: String,
+    #[schema(pattern = r"\S")]
     run_id: String,
+    /// At most `--max-documents-per-ingest` (the served document states this server's);
+    /// none at all is a run marking its progress.
     documents: Vec<DocumentIn>,
 }
 
 /// One document; `updated_at` is RFC 3339.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct DocumentIn {
+    #[schema(pattern = r"\S")]
     id: String,
+    #[schema(pattern = r"\S")]
     text: String,
     #[serde(default)]
     title: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     metadata: Option<serde_json::Value>,
+    /// RFC 3339; empty or absent: unknown.
     #[serde(default)]
+    #[schema(format = DateTime)]
     updated_at: Option<String>,
 }
 
@@ -70,7 +80,7 @@ impl IngestRequest {
     /// an RFC 3339 `updated_at`. One bad document refuses the batch with its index, so the
     /// client can say which one.
     pub fn validate(self, max_documents: usize) -> Result<IngestBatch, Rejection> {
-        if self.source.trim().is_empty() || self.run_id.trim().is_empty() {
+        if is_blank(&self.source) || is_blank(&self.run_id) {
             return Err(invalid("source and run_id must not be empty".into()));
         }
         if self.documents.len() > max_documents {
@@ -87,10 +97,10 @@ impl IngestRequest {
 
 impl DocumentIn {
     fn validate(self, i: usize) -> Result<NewDocument, Rejection> {
-        if self.id.trim().is_empty() {
+        if is_blank(&self.id) {
             return Err(invalid(format!("document {i}: empty id")));
         }
-        if self.text.trim().is_empty() {
+        if is_blank(&self.text) {
             return Err(invalid(format!("document {i} ({}): empty text", self.id)));
         }
         let metadata = self.metadata.unwrap_or_else(|| serde_json::json!({}));
@@ -98,9 +108,10 @@ impl DocumentIn {
             return Err(invalid(format!("document {i} ({}): metadata must be a JSON object", self.id)));
         }
         let updated_at = match self.updated_at.as_deref() {
-            None => None,
+            // Empty, as Alertmanager writes an unset time: not given.
+            None | Some("") => None,
             Some(s) => {
-                Some(parse_rfc3339(s).ok_or_else(|| invalid(format!("document {i} ({}): updated_at {s:?} is not RFC 3339", self.id)))?)
+                Some(parse_rfc3339_any(s).ok_or_else(|| invalid(format!("document {i} ({}): updated_at {s:?} is not RFC 3339", self.id)))?)
             }
         };
         Ok(NewDocument { external_id: self.id, title: self.title, text: self.text, metadata, updated_at })

@@ -9,10 +9,12 @@
 
 pub mod alert_text;
 pub mod alertmanager;
+pub mod blank;
 pub mod chat_task;
 pub mod chunking;
 pub mod ingest;
 pub mod kind;
+pub mod number;
 pub mod question;
 pub mod rejection;
 pub mod search;

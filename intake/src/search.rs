@@ -7,7 +7,7 @@ use crate::alert_text::alert_query;
 use crate::alertmanager::Alert;
 use crate::kind::{Field, JobKind};
 use crate::rejection::{Rejection, Status};
-use crate::time::{parse_rfc3339, Millis};
+use crate::time::{parse_rfc3339_any, Millis};
 
 /// The JSON shape, for error messages.
 pub const SHAPE: &str = "{\"query\": string | \"alert\": <Alertmanager alert>, \"k\"?, \"kinds\"?: [\"incident\"|\"document\"], \
@@ -32,7 +32,10 @@ pub struct SearchRequest {
     query: Option<String>,
     #[serde(default)]
     alert: Option<Alert>,
-    #[serde(default = "default_k")]
+    /// At most `--max-search-k` (the served document states this server's). A whole
+    /// number written with a fraction (`10.0`) is that number, as JSON Schema reads it.
+    #[serde(default = "default_k", deserialize_with = "crate::number::whole")]
+    #[schema(minimum = 1, default = 10)]
     k: usize,
     #[serde(default)]
     kinds: Option<Vec<JobKind>>,
@@ -50,6 +53,7 @@ pub struct FilterIn {
     namespace: Option<String>,
     alertname: Option<String>,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     since: Option<String>,
 }
 
@@ -97,7 +101,7 @@ impl SearchRequest {
             (None, Some(a)) => (alert_query(&a), Some(a)),
             _ => return Err(Rejection::invalid("bad_query", "give exactly one of \"query\" (text) or \"alert\" (an Alertmanager alert)")),
         };
-        if text.trim().is_empty() {
+        if crate::blank::is_blank(&text) {
             return Err(Rejection::invalid("empty_query", "the query is empty"));
         }
         if text.len() > limits.max_query_bytes {
@@ -112,7 +116,8 @@ impl SearchRequest {
         }
         let since = match self.filter.since.as_deref() {
             None => None,
-            Some(s) => Some(parse_rfc3339(s).ok_or_else(|| Rejection::invalid("bad_since", format!("since {s:?} is not an RFC 3339 time")))?),
+            // Any RFC 3339 time, 1970 or before included (that is: everything).
+            Some(s) => Some(parse_rfc3339_any(s).ok_or_else(|| Rejection::invalid("bad_since", format!("since {s:?} is not an RFC 3339 time")))?),
         };
         let filter = SearchFilter {
             kinds: self.kinds.unwrap_or_default(),

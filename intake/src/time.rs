@@ -13,6 +13,12 @@ pub fn parse_rfc3339(s: &str) -> Option<Millis> {
     (t.timestamp() > 0).then_some(ms)
 }
 
+/// Parses an RFC 3339 time used as a bound (a filter's `since`): any time, 1970 and before
+/// included — a bound that early means "everything".
+pub fn parse_rfc3339_any(s: &str) -> Option<Millis> {
+    DateTime::parse_from_rfc3339(s).ok().map(|t| t.timestamp_millis())
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_rfc3339;

@@ -60,7 +60,7 @@ impl Incidents {
     /// Stores a note by `source` (the authenticated caller) with its re-embedding job: once
     /// this returns, later searches will find the fix.
     pub async fn add_note(&self, source: &str, id: i64, author: Option<&str>, text: &str) -> Result<Note, NoteError> {
-        if text.trim().is_empty() {
+        if firebreak_intake::blank::is_blank(text) {
             return Err(NoteError::Empty);
         }
         let note = self.store.add_note(source, id, author, text, now_millis()).await?;

@@ -182,7 +182,7 @@ impl Answerer {
         if let Some(task) = firebreak_intake::chat_task::detect(&req.turns) {
             return Ok(self.client_task(&task));
         }
-        let Some(pos) = req.turns.iter().rposition(|(role, text)| role == "user" && !text.trim().is_empty()) else {
+        let Some(pos) = req.turns.iter().rposition(|(role, text)| role == "user" && !firebreak_intake::blank::is_blank(text)) else {
             return Err(AnswerError::BadRequest("the conversation has no user message with text".into()));
         };
         let question = req.turns[pos].1.clone();
