@@ -11,19 +11,24 @@ use serde::{Deserialize, Serialize};
 use super::errors::{invalid, note_error, store_error, ApiError};
 use super::ApiState;
 use crate::auth::Caller;
-use crate::clock::parse_rfc3339;
+use firebreak_intake::time::parse_rfc3339_any;
 use crate::pipeline::store::{IncidentQuery, IncidentSummary, Note};
 use crate::query::incidents::IncidentDetail;
 
 /// Filters of the incident list (`since` is RFC 3339; `cursor` is a page's `next_cursor`).
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
+    #[param(pattern = "^(firing|resolved)$")]
     status: Option<String>,
     alertname: Option<String>,
     namespace: Option<String>,
+    #[param(format = DateTime)]
     since: Option<String>,
+    #[param(minimum = 1, maximum = 500, default = 50)]
     limit: Option<usize>,
+    #[param(pattern = "^(-?[0-9]{1,18})?$")]
     cursor: Option<String>,
 }
 
@@ -61,7 +66,7 @@ pub async fn list(State(state): State<ApiState>, params: Result<Query<ListParams
     }
     let since = match p.since.as_deref() {
         None => None,
-        Some(s) => Some(parse_rfc3339(s).ok_or_else(|| invalid("bad_since", format!("since {s:?} is not an RFC 3339 time")))?),
+        Some(s) => Some(parse_rfc3339_any(s).ok_or_else(|| invalid("bad_since", format!("since {s:?} is not an RFC 3339 time")))?),
     };
     let before_id = match p.cursor.as_deref() {
         None | Some("") => None,
@@ -94,6 +99,7 @@ pub async fn get(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoteIn {
+    #[schema(pattern = r"\S")]
     text: String,
     #[serde(default)]
     author: Option<String>,

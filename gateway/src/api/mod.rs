@@ -4,6 +4,7 @@
 
 pub mod alerts;
 pub mod chat;
+pub mod contract;
 pub mod embeddings;
 pub mod errors;
 pub mod incidents;
