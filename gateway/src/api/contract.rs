@@ -173,6 +173,7 @@ fn write_limits(doc: &mut Value, limits: &ApiLimits) {
     // would make 2^63 and above invalid though the server takes them.
     if let Some(Value::Object(p)) = schemas.get_mut("Webhook").and_then(|s| s.pointer_mut("/properties/truncatedAlerts")) {
         p.remove("format");
+        p.insert("maximum".into(), json!(u64::MAX));
     }
 }
 
