@@ -231,6 +231,11 @@ impl Lane {
         if let Some(retry) = self.breaker.retry_after().filter(|d| !d.is_zero()) {
             return Err(self.refuse("breaker_open", "the LLM's circuit breaker is open", Some(retry)));
         }
+        // While that one probe runs, the others are refused here too, before their budget
+        // is charged for a call the breaker would not make.
+        if self.breaker.state() == crate::guards::breaker::State::HalfOpen {
+            return Err(self.refuse("breaker_open", "the LLM's circuit breaker is probing", Some(Duration::from_secs(1))));
+        }
         if let Err(e) = self.budget.spend(source, 1) {
             return Err(self.refuse("budget", format!("the {} LLM token budget is spent", e.scope), Some(e.retry_after)));
         }
