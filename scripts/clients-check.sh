@@ -13,12 +13,7 @@ python=${PYTHON:-python3}
 "$root/scripts/fetch-model.sh" >/dev/null
 "$root/scripts/fetch-chat-model.sh" >/dev/null
 deps="$root/target/clients-py"
-stamp="$deps/.installed-2"
-if [ ! -f "$stamp" ]; then
-  rm -rf "$deps"
-  "$python" -m pip install --quiet --disable-pip-version-check --target "$deps" "openai==3.63.0" "mcp==2.3.0"
-  touch "$stamp"
-fi
+"$root/scripts/py-deps.sh" "$deps" "openai==3.63.0" "mcp==2.3.0"
 cargo build --quiet --release --workspace --bins
 
 work=$(mktemp -d)

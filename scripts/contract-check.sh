@@ -18,12 +18,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 python=${PYTHON:-python3}
 deps="$root/target/contract-py"
-stamp="$deps/.installed-4.32.5"
-if [ ! -f "$stamp" ]; then
-  rm -rf "$deps"
-  "$python" -m pip install --quiet --disable-pip-version-check --target "$deps" "schemathesis==4.32.5"
-  touch "$stamp"
-fi
+"$root/scripts/py-deps.sh" "$deps" "schemathesis==4.32.5"
 "$root/scripts/fetch-model.sh" >/dev/null
 cargo build --quiet --release --workspace --bins
 

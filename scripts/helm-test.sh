@@ -8,11 +8,5 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 python=${PYTHON:-python3}
 deps="$root/target/helm-py"
-stamp="$deps/.installed-1"
-if [ ! -f "$stamp" ]; then
-  rm -rf "$deps"
-  "$python" -m pip install --quiet --disable-pip-version-check --target "$deps" \
-    "helm-python-sdk==0.2.2" "kubernetes-validate==1.37.0" "PyYAML>=6"
-  touch "$stamp"
-fi
+"$root/scripts/py-deps.sh" "$deps" "helm-python-sdk==0.2.2" "kubernetes-validate==1.37.0" "PyYAML>=6"
 PYTHONPATH="$deps${PYTHONPATH:+:$PYTHONPATH}" "$python" -m unittest discover -s helm/tests -t helm/tests "$@"
