@@ -363,6 +363,13 @@ where
     Sse::new(events).keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15))).into_response()
 }
 
+/// Reads a chat request from a body as the handler got it: a body over the route's limit
+/// or cut short is an OpenAI error too, never axum's plain-text rejection.
+pub fn read_request(body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>) -> Result<ChatRequest, OpenAiError> {
+    let body = body.map_err(|e| OpenAiError::new(e.status(), "invalid_request_error", "invalid_body", e.body_text()))?;
+    parse_request(&body)
+}
+
 /// Reads a chat request from a body, every failure as an OpenAI error: a body that is
 /// not JSON, a field of the wrong type (named), no messages.
 pub fn parse_request(body: &[u8]) -> Result<ChatRequest, OpenAiError> {

@@ -14,8 +14,28 @@ use crate::clock::now_millis;
 use crate::pipeline::store::WebhookOutcome;
 
 /// Stores the notification and answers with what it did. The 200 comes after the commit.
-#[utoipa::path(post, path = "/v1/alerts", tag = "intake", request_body = Webhook,
-    responses((status = 200, description = "Stored", body = WebhookOutcome),
+///
+/// Links: the incidents these alerts opened, and the past incidents like the first one.
+#[utoipa::path(post, path = "/v1/alerts", tag = "intake", operation_id = "receiveAlerts",
+    request_body(content = Webhook, description = "Alertmanager's webhook payload (version 4), as it sends it", example = json!({
+        "version": "4", "groupKey": "{}:{alertname=\"KubePodCrashLooping\"}", "truncatedAlerts": 0,
+        "status": "firing", "receiver": "firebreak",
+        "groupLabels": {"alertname": "KubePodCrashLooping"},
+        "commonLabels": {"alertname": "KubePodCrashLooping", "namespace": "mail", "severity": "warning"},
+        "commonAnnotations": {}, "externalURL": "http://alertmanager.monitoring:9093",
+        "alerts": [{
+            "status": "firing",
+            "labels": {"alertname": "KubePodCrashLooping", "namespace": "mail", "pod": "postfix-0", "container": "postfix", "severity": "warning"},
+            "annotations": {"summary": "Pod mail/postfix-0 is crash looping", "description": "Pod mail/postfix-0 (postfix) is in waiting state (reason: CrashLoopBackOff)."},
+            "startsAt": "2026-12-07T03:12:00Z", "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus.monitoring:9090/graph?g0.expr=kube_pod_container_status_waiting_reason", "fingerprint": "3f0a1b2c4d5e6f70"
+        }]
+    })),
+    responses((status = 200, description = "Stored", body = WebhookOutcome, links(
+                  ("incidentsOfTheseAlerts" = (operation_id = "listIncidents", description = "The occurrences stored under the first alert's name",
+                      parameters(("alertname" = "$request.body#/alerts/0/labels/alertname")))),
+                  ("pastIncidentsLikeThisAlert" = (operation_id = "search", description = "Have we seen the first alert before, and what fixed it?",
+                      request_body = json!({"alert": "$request.body#/alerts/0", "query": null}))))),
               (status = 400, body = super::openapi::ErrorBody), (status = 413, body = super::openapi::ErrorBody),
               (status = 422, body = super::openapi::ErrorBody), (status = 503, body = super::openapi::ErrorBody)))]
 pub async fn receive(

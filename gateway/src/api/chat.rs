@@ -24,14 +24,18 @@ use crate::query::answer::{AnswerError, AnswerEvent, AnswerRequest, EXTRACTIVE, 
 use crate::auth::Caller;
 
 /// The models a client may ask for.
-#[utoipa::path(get, path = "/v1/models", tag = "answers",
+#[utoipa::path(get, path = "/v1/models", tag = "answers", operation_id = "listModels",
     responses((status = 200, description = "`firebreak` (the answer through the configured LLM) and `firebreak-extractive` (built from the search results alone)")))]
 pub async fn models(State(state): State<ApiState>) -> Response {
     Json(ModelList::of(&state.answerer.models())).into_response()
 }
 
 /// Answers a conversation's last question from past incidents and runbooks, citing them.
-#[utoipa::path(post, path = "/v1/chat/completions", tag = "answers", request_body = super::openapi::ChatCompletionsRequest,
+#[utoipa::path(post, path = "/v1/chat/completions", tag = "answers", operation_id = "createChatCompletion",
+    request_body(content = super::openapi::ChatCompletionsRequest, example = json!({
+        "model": "firebreak",
+        "messages": [{"role": "user", "content": "postfix-0 keeps getting OOMKilled. Have we seen this before, and what fixed it?"}]
+    })),
     responses((status = 200, description = "A `chat.completion`, or with `stream: true` server-sent `chat.completion.chunk` events ending in `data: [DONE]`; `firebreak` carries the citations and `degraded`"),
               (status = 400, description = "No user message, wrong types, an unsupported role or content part, a question over the limit", body = super::openapi::OpenAiErrorBody),
               (status = 404, description = "An unknown model", body = super::openapi::OpenAiErrorBody),
@@ -44,8 +48,7 @@ pub async fn completions(State(state): State<ApiState>, Caller(source): Caller, 
 }
 
 async fn answer(state: &ApiState, source: String, body: Result<Bytes, BytesRejection>) -> Result<Response, OpenAiError> {
-    let body = body.map_err(|e| OpenAiError::new(e.status(), "invalid_request_error", "invalid_body", e.body_text()))?;
-    let req = openai_chat::parse_request(&body)?;
+    let req = openai_chat::read_request(body)?;
     let extractive = match req.model.as_deref() {
         None | Some(GENERATED) => false,
         Some(EXTRACTIVE) => true,

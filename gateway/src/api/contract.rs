@@ -11,15 +11,18 @@
 //! …) are written in as the document is served, so the maxima it states are this server's,
 //! not the defaults'.
 
-use serde_json::{json, Map, Value};
+use firebreak_http::openapi::{chat_request_rules, embeddings_limits, set, spell_links, text_of_bytes, MAX_BYTES};
+use serde_json::{json, Value};
 
 use super::ApiLimits;
 
 /// The paths whose errors are in OpenAI's shape (api/chat.rs).
 const OPENAI_PATHS: [&str; 2] = ["/v1/chat/completions", "/v1/models"];
 
-/// Completes the generated document for a server running with `limits`.
-pub fn complete(doc: &mut Value, limits: &ApiLimits) {
+/// Completes the generated document for a server running with `limits` and answering
+/// questions of at most `max_question_bytes`.
+pub fn complete(doc: &mut Value, limits: &ApiLimits, max_question_bytes: usize) {
+    spell_links(doc);
     add_headers(doc);
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else { return };
     for (path, item) in paths.iter_mut() {
@@ -37,7 +40,7 @@ pub fn complete(doc: &mut Value, limits: &ApiLimits) {
             guard_responses(op, openai);
         }
     }
-    write_limits(doc, limits);
+    write_limits(doc, limits, max_question_bytes);
 }
 
 /// The headers every guarded answer may carry.
@@ -106,7 +109,7 @@ fn guard_responses(op: &mut Value, openai: bool) {
 }
 
 /// The flag-driven limits, as the documented maxima, and the rules the types cannot say.
-fn write_limits(doc: &mut Value, limits: &ApiLimits) {
+fn write_limits(doc: &mut Value, limits: &ApiLimits, max_question_bytes: usize) {
     let Some(schemas) = doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut) else { return };
     // Exactly one of `query` (text with something in it) and `alert`; the other absent or
     // null (intake/search.rs).
@@ -114,40 +117,27 @@ fn write_limits(doc: &mut Value, limits: &ApiLimits) {
         search.insert(
             "oneOf".into(),
             json!([
-                {"required": ["query"], "properties": {"query": {"type": "string", "pattern": "\\S"}, "alert": {"type": "null"}}},
+                {"required": ["query"], "properties": {"query": text_of_bytes(limits.max_query_bytes, Some("\\S")), "alert": {"type": "null"}}},
                 {"required": ["alert"], "properties": {"alert": {"type": "object"}, "query": {"type": "null"}}}
             ]),
         );
     }
     set(schemas, "SearchRequest", "k", "maximum", json!(limits.max_search_k));
+    set(schemas, "SearchRequest", "query", "maxLength", json!(limits.max_query_bytes));
+    set(schemas, "SearchRequest", "query", MAX_BYTES, json!(limits.max_query_bytes));
     set(schemas, "IngestRequest", "documents", "maxItems", json!(limits.max_documents_per_ingest));
     set(schemas, "Webhook", "alerts", "maxItems", json!(limits.input.max_alerts_per_webhook));
-    // A conversation the answer service reads (firebreak_http::openai_chat): known roles,
-    // text content, and a user message with something in it; one of the two models.
+    // A conversation the answer service reads, answered by one of the two models.
+    chat_request_rules(schemas, Some(&[crate::query::answer::GENERATED, crate::query::answer::EXTRACTIVE]));
+    // The question is the last user message, which JSON Schema cannot single out.
     if let Some(Value::Object(chat)) = schemas.get_mut("ChatCompletionsRequest") {
-        let text_part = json!({"type": "object", "required": ["type", "text"], "properties": {"type": {"const": "text"}, "text": {"type": "string"}}});
-        let props = chat.entry("properties").or_insert_with(|| json!({}));
-        props["messages"] = json!({
-            "type": "array",
-            "minItems": 1,
-            "items": {"type": "object", "required": ["role"], "properties": {
-                "role": {"enum": ["system", "developer", "user", "assistant"]},
-                "content": {"oneOf": [{"type": "string"}, {"type": "null"}, {"type": "array", "items": text_part}]}
-            }},
-            "contains": {"type": "object", "required": ["role", "content"], "properties": {
-                "role": {"const": "user"},
-                "content": {"anyOf": [
-                    {"type": "string", "pattern": "\\S"},
-                    {"type": "array", "contains": {"type": "object", "required": ["text"], "properties": {"text": {"type": "string", "pattern": "\\S"}}}}
-                ]}
-            }}
-        });
-        // Any u32: a request above the lane's --llm-max-tokens is held to it.
-        for field in ["max_tokens", "max_completion_tokens"] {
-            props[field] = json!({"type": ["integer", "null"], "minimum": 0, "maximum": u32::MAX});
-        }
-        props["model"] = json!({"oneOf": [{"type": "null"}, {"enum": [crate::query::answer::GENERATED, crate::query::answer::EXTRACTIVE]}]});
+        chat.insert(
+            "description".into(),
+            json!(format!("The question (the last user message) is at most {max_question_bytes} bytes of UTF-8 (400 beyond).")),
+        );
+        chat.insert(format!("{MAX_BYTES}-question"), json!(max_question_bytes));
     }
+    embeddings_limits(schemas, limits.max_embedding_inputs, None);
     // What makes an alert storable (intake/alertmanager.rs Alert::occurrence; the label
     // counts of intake/shape.rs): a whole webhook is refused for one bad alert.
     // A search's alert is only read (its labels and annotations as text): it keeps the
@@ -155,6 +145,8 @@ fn write_limits(doc: &mut Value, limits: &ApiLimits) {
     if let Some(loose) = schemas.get("Alert").cloned() {
         schemas.insert("SearchAlert".into(), loose);
         set(schemas, "SearchRequest", "alert", "oneOf", json!([{"type": "null"}, {"$ref": "#/components/schemas/SearchAlert"}]));
+        let read_as = format!("An alert, read as the text of its labels and annotations; that text is held to the query's {} bytes (413 beyond).", limits.max_query_bytes);
+        set(schemas, "SearchRequest", "alert", "description", json!(read_as));
     }
     if let Some(Value::Object(alert)) = schemas.get_mut("Alert") {
         alert.insert("required".into(), json!(["status", "labels", "startsAt", "fingerprint"]));
@@ -163,23 +155,24 @@ fn write_limits(doc: &mut Value, limits: &ApiLimits) {
         props["status"] = json!({"type": "string", "enum": ["firing", "resolved"]});
         props["fingerprint"] = json!({"type": "string", "pattern": "\\S"});
         props["startsAt"] = json!({"type": "string", "format": "date-time"});
+        let (name, value) = (limits.input.max_label_name_bytes, limits.input.max_label_value_bytes);
+        let mut alertname = text_of_bytes(value, None);
+        alertname["minLength"] = json!(1);
         props["labels"] = json!({
-            "type": "object", "maxProperties": max, "additionalProperties": {"type": "string"},
-            "required": ["alertname"], "properties": {"alertname": {"type": "string", "minLength": 1}}
+            "type": "object", "maxProperties": max,
+            "propertyNames": text_of_bytes(name, None), "additionalProperties": text_of_bytes(value, None),
+            "required": ["alertname"], "properties": {"alertname": alertname}
         });
-        props["annotations"] = json!({"type": "object", "maxProperties": max, "additionalProperties": {"type": "string"}});
+        props["annotations"] = json!({
+            "type": "object", "maxProperties": max,
+            "propertyNames": text_of_bytes(name, None), "additionalProperties": text_of_bytes(value, None)
+        });
     }
     // Alertmanager's truncatedAlerts is a uint64; utoipa calls every u64 `int64`, which
     // would make 2^63 and above invalid though the server takes them.
     if let Some(Value::Object(p)) = schemas.get_mut("Webhook").and_then(|s| s.pointer_mut("/properties/truncatedAlerts")) {
         p.remove("format");
         p.insert("maximum".into(), json!(u64::MAX));
-    }
-}
-
-fn set(schemas: &mut Map<String, Value>, schema: &str, property: &str, key: &str, value: Value) {
-    if let Some(Value::Object(p)) = schemas.get_mut(schema).and_then(|s| s.pointer_mut(&format!("/properties/{property}"))) {
-        p.insert(key.to_owned(), value);
     }
 }
 
@@ -199,7 +192,7 @@ mod tests {
             "components": {"schemas": {"SearchRequest": {"properties": {"k": {"type": "integer"}}}}}
         });
         let limits = ApiLimits { max_search_k: 7, ..ApiLimits::default() };
-        complete(&mut doc, &limits);
+        complete(&mut doc, &limits, 100);
         let search = &doc["paths"]["/v1/search"]["post"]["responses"];
         for s in ["400", "401", "403", "408", "413", "429", "503"] {
             assert!(search.get(s).is_some(), "{s}: {search}");

@@ -12,7 +12,8 @@ use super::ApiState;
 use crate::auth::Caller;
 use crate::pipeline::embedding::Class;
 
-#[utoipa::path(post, path = "/v1/embeddings", tag = "embeddings", request_body = super::openapi::EmbeddingsRequest,
+#[utoipa::path(post, path = "/v1/embeddings", tag = "embeddings", operation_id = "createEmbedding",
+    request_body(content = super::openapi::EmbeddingsRequest, example = json!({"input": ["disk pressure on node-3", "Longhorn replica rebuilding"], "model": "all-MiniLM-L6-v2"})),
     responses((status = 200, body = super::openapi::EmbeddingsResponse), (status = 422, body = super::openapi::ErrorBody),
               (status = 429, description = "Rate limit or embedding budget spent; see Retry-After", body = super::openapi::ErrorBody),
               (status = 503, body = super::openapi::ErrorBody)))]

@@ -20,13 +20,15 @@ use crate::query::incidents::IncidentDetail;
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
-    #[param(pattern = "^(firing|resolved)$")]
+    #[param(pattern = "^(firing|resolved)$", example = "firing")]
     status: Option<String>,
+    #[param(example = "KubePodCrashLooping")]
     alertname: Option<String>,
+    #[param(example = "mail")]
     namespace: Option<String>,
-    #[param(format = DateTime)]
+    #[param(format = DateTime, example = "2026-12-01T00:00:00Z")]
     since: Option<String>,
-    #[param(minimum = 1, maximum = 500, default = 50)]
+    #[param(minimum = 1, maximum = 500, default = 50, example = 20)]
     limit: Option<usize>,
     #[param(pattern = "^(-?[0-9]{1,18})?$")]
     cursor: Option<String>,
@@ -51,8 +53,13 @@ fn incident_id(p: Result<Path<i64>, PathRejection>) -> Result<i64, ApiError> {
 }
 
 /// Lists occurrences, newest first.
-#[utoipa::path(get, path = "/v1/incidents", tag = "query", params(ListParams),
-    responses((status = 200, body = Page), (status = 400, body = super::openapi::ErrorBody), (status = 422, body = super::openapi::ErrorBody)))]
+///
+/// Links: the first incident of the page, and a note on it.
+#[utoipa::path(get, path = "/v1/incidents", tag = "query", operation_id = "listIncidents", params(ListParams),
+    responses((status = 200, body = Page, links(
+                  ("firstIncident" = (operation_id = "getIncident", parameters(("id" = "$response.body#/incidents/0/id")))),
+                  ("noteOnFirstIncident" = (operation_id = "addNote", parameters(("id" = "$response.body#/incidents/0/id")))))),
+              (status = 400, body = super::openapi::ErrorBody), (status = 422, body = super::openapi::ErrorBody)))]
 pub async fn list(State(state): State<ApiState>, params: Result<Query<ListParams>, QueryRejection>) -> Result<Json<Page>, ApiError> {
     let Query(p) = params.map_err(bad_query)?;
     let limit = p.limit.unwrap_or(50);
@@ -79,8 +86,11 @@ pub async fn list(State(state): State<ApiState>, params: Result<Query<ListParams
 }
 
 /// One incident with its notes and the other occurrences of the same alert.
-#[utoipa::path(get, path = "/v1/incidents/{id}", tag = "query", params(("id" = i64, Path)),
-    responses((status = 200, body = IncidentDetail), (status = 400, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)))]
+///
+/// Links: a note on it.
+#[utoipa::path(get, path = "/v1/incidents/{id}", tag = "query", operation_id = "getIncident", params(("id" = i64, Path, example = 1)),
+    responses((status = 200, body = IncidentDetail, links(
+                  ("addNote" = (operation_id = "addNote", parameters(("id" = "$response.body#/id")))))), (status = 400, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)))]
 pub async fn get(
     State(state): State<ApiState>,
     id: Result<Path<i64>, PathRejection>,
@@ -107,8 +117,12 @@ pub struct NoteIn {
 
 /// Adds a note ("what fixed it"); the incident is re-embedded with it, so later searches
 /// find the fix. 201 once stored with its job.
-#[utoipa::path(post, path = "/v1/incidents/{id}/notes", tag = "query", params(("id" = i64, Path)), request_body = NoteIn,
-    responses((status = 201, body = Note), (status = 404, body = super::openapi::ErrorBody), (status = 422, body = super::openapi::ErrorBody)))]
+///
+/// Links: the incident, read back with the note.
+#[utoipa::path(post, path = "/v1/incidents/{id}/notes", tag = "query", operation_id = "addNote", params(("id" = i64, Path, example = 1)),
+    request_body(content = NoteIn, example = json!({"text": "Raised postfix's memory limit to 512Mi and flushed the deferred queue; stable since.", "author": "oncall"})),
+    responses((status = 201, body = Note, links(
+                  ("readBack" = (operation_id = "getIncident", parameters(("id" = "$request.path.id")))))), (status = 404, body = super::openapi::ErrorBody), (status = 422, body = super::openapi::ErrorBody)))]
 pub async fn add_note(
     State(state): State<ApiState>,
     Caller(caller): Caller,

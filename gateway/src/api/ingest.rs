@@ -16,8 +16,20 @@ use crate::clock::{now_millis, Millis};
 use crate::pipeline::store::IngestOutcome;
 
 /// Validates and stores one batch; 202 once committed (embedding follows later).
-#[utoipa::path(post, path = "/v1/ingest", tag = "intake", request_body = IngestRequest,
-    responses((status = 202, description = "Stored; embedding follows", body = IngestOutcome),
+///
+/// Links: a search of the collection just stored.
+#[utoipa::path(post, path = "/v1/ingest", tag = "intake", operation_id = "ingestDocuments",
+    request_body(content = IngestRequest, description = "A batch of one ingest run; the same `id` with the same text again is `unchanged`", example = json!({
+        "source": "runbooks", "run_id": "runbooks-2026-12-07T03:00:00Z",
+        "documents": [{
+            "id": "mail/postfix-oomkilled", "title": "Postfix OOMKilled",
+            "text": "postfix-0 restarts with OOMKilled when the queue grows past 2 GiB. Fix: raise the container's memory limit to 512Mi and flush the deferred queue (postqueue -f).",
+            "metadata": {"path": "runbooks/mail.md"}, "updated_at": "2026-11-30T10:00:00Z"
+        }]
+    })),
+    responses((status = 202, description = "Stored; embedding follows", body = IngestOutcome, links(
+                  ("searchThisCollection" = (operation_id = "search", description = "Search the documents of the collection just stored",
+                      request_body = json!({"kinds": ["document"], "filter": {"source": "$request.body#/source"}}))))),
               (status = 400, body = super::openapi::ErrorBody), (status = 409, description = "The run is older than --ingest-run-max-age", body = super::openapi::ErrorBody),
               (status = 413, body = super::openapi::ErrorBody), (status = 422, body = super::openapi::ErrorBody),
               (status = 429, description = "Rate limit or bulk backlog full; see Retry-After", body = super::openapi::ErrorBody),

@@ -16,7 +16,7 @@ use crate::log_throttle::Throttle;
 
 /// Every metric of the gateway, in the OpenMetrics text format. Open (no token): the
 /// scraper must reach it while every API guard is refusing.
-#[utoipa::path(get, path = "/metrics", tag = "operations",
+#[utoipa::path(get, path = "/metrics", tag = "operations", operation_id = "metrics",
     responses((status = 200, description = "Prometheus metrics: OpenMetrics 1.0 text, every family with its HELP line", body = String, content_type = "application/openmetrics-text")))]
 pub async fn metrics(State(state): State<ApiState>) -> axum::response::Response {
     firebreak_http::render_metrics(&state.registry)

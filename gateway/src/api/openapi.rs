@@ -4,78 +4,10 @@
 
 use axum::extract::State;
 use axum::Json;
-use serde::{Deserialize, Serialize};
 use utoipa::OpenApi;
 
-/// Every error answer: `{"error": code, "detail": text}`; 429/503 carry `Retry-After`.
-#[derive(Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    /// Stable, machine-readable code (e.g. `body_too_large`, `store_unavailable`).
-    pub error: String,
-    /// What was wrong, for a person.
-    pub detail: String,
-}
-
-/// OpenAI's embeddings request (parsed by the embedder's own `http/openai.rs`).
-#[derive(Serialize, Deserialize, utoipa::ToSchema)]
-pub struct EmbeddingsRequest {
-    /// A string or a non-empty array of strings (at most `--max-embedding-inputs`).
-    #[schema(schema_with = embedding_input)]
-    pub input: serde_json::Value,
-    /// `float` (default) or `base64`.
-    #[schema(pattern = "^(float|base64)$")]
-    pub encoding_format: Option<String>,
-    pub model: Option<String>,
-}
-
-fn embedding_input() -> utoipa::openapi::schema::Schema {
-    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Type};
-    OneOfBuilder::new()
-        .item(ObjectBuilder::new().schema_type(Type::String).pattern(Some(r"\S")))
-        .item(ArrayBuilder::new().items(ObjectBuilder::new().schema_type(Type::String).pattern(Some(r"\S"))).min_items(Some(1)))
-        .build()
-        .into()
-}
-
-/// OpenAI's embeddings response.
-#[derive(Serialize, Deserialize, utoipa::ToSchema)]
-pub struct EmbeddingsResponse {
-    pub object: String,
-    /// `[{"object": "embedding", "index", "embedding": [f32] | base64}]`
-    #[schema(value_type = Vec<Object>)]
-    pub data: Vec<serde_json::Value>,
-    pub model: String,
-    #[schema(value_type = Object)]
-    pub usage: serde_json::Value,
-}
-
-/// OpenAI's chat request (read by `firebreak_http::openai_chat`; other OpenAI fields are
-/// accepted and ignored).
-#[derive(Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ChatCompletionsRequest {
-    /// `firebreak` (default) or `firebreak-extractive`.
-    pub model: Option<String>,
-    /// `[{"role": "system"|"developer"|"user"|"assistant", "content": string | [{"type": "text", "text"}]}]`,
-    /// at least one user message.
-    #[schema(value_type = Vec<Object>, min_items = 1)]
-    pub messages: Vec<serde_json::Value>,
-    pub stream: Option<bool>,
-    /// `{"include_usage": bool}`
-    #[schema(value_type = Option<Object>)]
-    pub stream_options: Option<serde_json::Value>,
-    pub max_tokens: Option<u32>,
-    pub max_completion_tokens: Option<u32>,
-    pub temperature: Option<f64>,
-    pub user: Option<String>,
-}
-
-/// OpenAI's error shape, on the OpenAI-compatible routes.
-#[derive(Serialize, Deserialize, utoipa::ToSchema)]
-pub struct OpenAiErrorBody {
-    /// `{"message", "type", "code", "param"}`
-    #[schema(value_type = Object)]
-    pub error: serde_json::Value,
-}
+// The bodies and error shapes both services describe the same way.
+pub use firebreak_http::openapi::{ChatCompletionsRequest, EmbeddingsRequest, EmbeddingsResponse, ErrorBody, OpenAiErrorBody};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -104,6 +36,72 @@ struct ApiDoc;
 /// ([`super::contract`]).
 pub async fn document(State(state): State<super::ApiState>) -> Json<serde_json::Value> {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
-    super::contract::complete(&mut doc, &state.limits);
+    super::contract::complete(&mut doc, &state.limits, state.answerer.max_question_bytes());
     Json(doc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn served() -> serde_json::Value {
+        let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        super::super::contract::complete(&mut doc, &super::super::ApiLimits::default(), 16 * 1024);
+        doc
+    }
+
+    fn operations(doc: &serde_json::Value) -> Vec<(String, &serde_json::Value)> {
+        let mut ops = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                ops.push((format!("{method} {path}"), op));
+            }
+        }
+        ops
+    }
+
+    /// Client generators need one name per operation; schemathesis follows the links by
+    /// those names, so a link to a name that is gone would silently test nothing.
+    #[test]
+    fn operations_are_named_once_and_every_link_leads_to_one() {
+        let doc = served();
+        let ops = operations(&doc);
+        let mut by_id = std::collections::HashMap::new();
+        for (label, op) in &ops {
+            let id = op["operationId"].as_str().unwrap_or_else(|| panic!("{label} has no operationId"));
+            assert!(by_id.insert(id.to_owned(), *op).is_none(), "operationId {id} twice");
+        }
+        let mut links = 0;
+        for (label, op) in &ops {
+            for (status, resp) in op["responses"].as_object().unwrap() {
+                for (name, link) in resp["links"].as_object().into_iter().flatten() {
+                    links += 1;
+                    let target = link["operationId"].as_str().unwrap();
+                    let target = by_id.get(target).unwrap_or_else(|| panic!("{label} {status} link {name}: no operation {target}"));
+                    for param in link["parameters"].as_object().into_iter().flatten().map(|(p, _)| p) {
+                        let known = target["parameters"].as_array().into_iter().flatten().any(|p| p["name"] == param.as_str());
+                        assert!(known, "{label} {status} link {name}: the target has no parameter {param}");
+                    }
+                    if link.get("requestBody").is_some() {
+                        assert!(target.get("requestBody").is_some(), "{label} {status} link {name}: the target takes no body");
+                    }
+                }
+            }
+        }
+        assert!(links >= 9, "{links} links");
+    }
+
+    /// The examples phase of the contract check sends these; a reader copies them.
+    #[test]
+    fn every_request_body_has_an_example() {
+        let doc = served();
+        for (label, op) in operations(&doc) {
+            let Some(body) = op.get("requestBody") else { continue };
+            if label.ends_with(" /mcp") {
+                continue;
+            }
+            let media = &body["content"]["application/json"];
+            assert!(media.get("example").is_some() || media.get("examples").is_some(), "{label}: no example");
+        }
+    }
 }

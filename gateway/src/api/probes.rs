@@ -13,13 +13,13 @@ use super::ApiState;
 use crate::pipeline::store::StoreError;
 
 /// Liveness.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process answers", body = String)))]
+#[utoipa::path(get, path = "/healthz", tag = "operations", operation_id = "healthz", responses((status = 200, description = "The process answers", body = String)))]
 pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
 /// Readiness: the SQL store answers.
-#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, body = Object), (status = 503, body = super::openapi::ErrorBody)))]
+#[utoipa::path(get, path = "/readyz", tag = "operations", operation_id = "readyz", responses((status = 200, body = Object), (status = 503, body = super::openapi::ErrorBody)))]
 pub async fn readyz(State(state): State<ApiState>) -> Result<Json<serde_json::Value>, ApiError> {
     match tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await {
         Ok(Ok(())) => Ok(Json(serde_json::json!({"ready": true}))),

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::ApiState;
 
-#[utoipa::path(get, path = "/v1/status", tag = "operations", responses((status = 200, description = "Queues, backlog and dependencies", body = Object)))]
+#[utoipa::path(get, path = "/v1/status", tag = "operations", operation_id = "getStatus", responses((status = 200, description = "Queues, backlog and dependencies", body = Object)))]
 pub async fn status(State(state): State<ApiState>) -> Json<Value> {
     Json(state.status.report().await)
 }

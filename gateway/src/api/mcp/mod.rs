@@ -58,7 +58,7 @@ pub fn service(tools: Tools, settings: &McpSettings, open: bool, max_body_bytes:
 
 /// The endpoint as the OpenAPI document shows it; the protocol itself is JSON-RPC,
 /// described by MCP's own schema (docs/mcp.md).
-#[utoipa::path(post, path = "/mcp", tag = "mcp",
+#[utoipa::path(post, path = "/mcp", tag = "mcp", operation_id = "mcp",
     request_body(content = Object, content_type = "application/json",
         description = "One JSON-RPC 2.0 message: initialize, server/discover, tools/list, tools/call, ping, a notification. Batches are refused."),
     responses((status = 200, description = "The JSON-RPC response (application/json; text/event-stream when the client accepts only that); a tool's failure is a result with isError"),

@@ -166,6 +166,12 @@ impl Answerer {
     }
 
     /// The LLM lane, when a model is configured.
+    /// The longest question answered, in bytes (`--answer-max-question-bytes`), for the
+    /// API document.
+    pub fn max_question_bytes(&self) -> usize {
+        self.cfg.max_question_bytes
+    }
+
     pub fn lane(&self) -> Option<&Arc<Lane>> {
         self.lane.as_ref()
     }
