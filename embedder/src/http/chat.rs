@@ -5,6 +5,7 @@
 //! match a file name.
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -31,22 +32,39 @@ impl From<EmbedError> for OpenAiError {
     }
 }
 
-/// The conversation as the model's turns; at least one user turn with text.
+/// The conversation as the model's turns; at least one user turn with text ("text" as the
+/// OpenAPI document's `\S` means it: `firebreak_intake::blank`).
 pub fn turns(req: &ChatRequest) -> Result<Vec<Turn>, OpenAiError> {
     let turns: Vec<Turn> = req.turns()?.into_iter().map(|(role, text)| Turn { role, text }).collect();
-    if !turns.iter().any(|t| t.role == "user" && !t.text.trim().is_empty()) {
+    if !turns.iter().any(|t| t.role == "user" && !firebreak_intake::blank::is_blank(&t.text)) {
         return Err(OpenAiError::invalid("no_user_message", "the conversation has no user message with text").param("messages"));
     }
     Ok(turns)
 }
 
+/// The chat model loaded, under its own name (none without `--chat-model`).
+#[utoipa::path(get, path = "/v1/models", tag = "chat", operation_id = "listModels",
+    responses((status = 200, description = "`{\"object\": \"list\", \"data\": [{\"id\", \"object\": \"model\", \"created\", \"owned_by\"}]}`", body = Object)))]
 pub async fn models(State(state): State<AppState>) -> Response {
     let names: Vec<&str> = state.chat.iter().map(|c| c.name()).collect();
     Json(ModelList::of(&names)).into_response()
 }
 
-pub async fn completions(State(state): State<AppState>, body: Bytes) -> Response {
-    match answer(&state, &body).await {
+/// Answers a conversation with the chat model; any `model` name is answered by the one
+/// model loaded.
+#[utoipa::path(post, path = "/v1/chat/completions", tag = "chat", operation_id = "createChatCompletion",
+    request_body(content = firebreak_http::openapi::ChatCompletionsRequest, example = json!({
+        "model": "smollm2", "max_tokens": 64,
+        "messages": [{"role": "system", "content": "Answer in one sentence."}, {"role": "user", "content": "What does OOMKilled mean?"}]
+    })),
+    responses((status = 200, description = "A `chat.completion`, or with `stream: true` server-sent `chat.completion.chunk` events ending in `data: [DONE]`"),
+              (status = 400, description = "Not a chat request, no user message with text, an unsupported role or content part, a prompt over the context", body = firebreak_http::openapi::OpenAiErrorBody),
+              (status = 404, description = "No chat model is loaded (`--chat-model`)", body = firebreak_http::openapi::OpenAiErrorBody),
+              (status = 413, description = "The body is over `--max-request-bytes`", body = firebreak_http::openapi::OpenAiErrorBody),
+              (status = 503, description = "The model's queue is full, or the server is shutting down; see Retry-After", body = firebreak_http::openapi::OpenAiErrorBody,
+                  headers(("Retry-After" = u64, description = "Seconds until a retry may succeed")))))]
+pub async fn completions(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
+    match answer(&state, body).await {
         Ok(r) => r,
         Err(e) => {
             if let Some(chat) = &state.chat {
@@ -59,11 +77,11 @@ pub async fn completions(State(state): State<AppState>, body: Bytes) -> Response
     }
 }
 
-async fn answer(state: &AppState, body: &[u8]) -> Result<Response, OpenAiError> {
+async fn answer(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Response, OpenAiError> {
     let Some(chat) = state.chat.clone() else {
         return Err(OpenAiError::new(StatusCode::NOT_FOUND, "invalid_request_error", "model_not_found", "no chat model is loaded (start with --chat-model)"));
     };
-    let req = openai_chat::parse_request(body)?;
+    let req = openai_chat::read_request(body)?;
     let turns = turns(&req)?;
     let generation = chat.generate(Generate {
         turns,

@@ -5,6 +5,7 @@
 pub mod chat;
 pub mod error;
 pub mod openai;
+pub mod openapi;
 
 use std::sync::Arc;
 
@@ -68,7 +69,8 @@ impl AppState {
 }
 
 /// The service's routes: `POST /v1/embeddings`, `POST /v1/chat/completions` and
-/// `GET /v1/models` (with a chat model), `GET /healthz`, `GET /metrics`, each counted in
+/// `GET /v1/models` (with a chat model), `GET /healthz`, `GET /metrics`, `GET
+/// /openapi.json` (the API as OpenAPI 3.1, [`openapi`]), each counted in
 /// the RED request metrics (`firebreak_http::red`). A chat request needs no in-flight
 /// limit of its own: the chat model's bounded queue refuses what it cannot take.
 pub fn router(state: AppState) -> Router {
@@ -80,6 +82,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/models", get(chat::models))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi::document))
         .layer(DefaultBodyLimit::max(body_limit))
         // Outermost: a request shed by the in-flight limit is counted too.
         .layer(middleware::from_fn_with_state(state.red.clone(), firebreak_http::red::record))
@@ -102,10 +105,14 @@ async fn limit_in_flight(State(state): State<AppState>, req: Request, next: Next
 
 /// Liveness only: the process answers. It deliberately does not run the model, so a busy
 /// embedder is never restarted for being busy.
-async fn healthz() -> &'static str {
+#[utoipa::path(get, path = "/healthz", tag = "operations", operation_id = "healthz", responses((status = 200, description = "The process answers", body = String)))]
+pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn metrics(State(state): State<AppState>) -> axum::response::Response {
+/// Prometheus metrics (the engine's, the chat model's, the requests').
+#[utoipa::path(get, path = "/metrics", tag = "operations", operation_id = "metrics",
+    responses((status = 200, description = "Prometheus metrics: OpenMetrics 1.0 text", body = String, content_type = "application/openmetrics-text")))]
+pub async fn metrics(State(state): State<AppState>) -> axum::response::Response {
     firebreak_http::render_metrics(&state.registry)
 }
