@@ -18,7 +18,9 @@ profile=default
 # (qdrant-edge alone is minutes). FIREBREAK_TEST_PROFILE=dev for quicker local rebuilds.
 cargo_profile=${FIREBREAK_TEST_PROFILE:-release}
 # The Qdrant-server backend's tests need a Qdrant server, which cannot be installed on the
-# project's machines: they are #[ignore]d and run only when one is named.
+# project's machines: they are #[ignore]d and run only when one is named. With
+# FIREBREAK_TEST_INDEX=server as well, the end-to-end tests' gateways index into that server
+# instead of qdrant-edge shards (gateway/tests/common; docs/benchmarks.md, Qdrant server).
 extra=()
 if [ -n "${FIREBREAK_TEST_QDRANT_URL:-}" ]; then
   extra=(--run-ignored all)

@@ -76,7 +76,7 @@ async fn bad_requests_get_json_errors_and_embeddings_work() {
 
     let (s, v) = call(M::GET, format!("{url}/v1/status"), None).await;
     assert_eq!(s, 200);
-    assert_eq!(v["dependencies"]["index"]["backend"], "qdrant-edge", "{v}");
+    assert_eq!(v["dependencies"]["index"]["backend"], common::index_backend(), "{v}");
     assert_eq!(v["scheduler"]["concurrency"], 1, "{v}");
 }
 

@@ -34,7 +34,32 @@ pub async fn serve_router(gateway: firebreak_gateway::app::Gateway) -> (String, 
 pub fn config(data_dir: &std::path::Path, model_dir: impl Into<std::path::PathBuf>) -> firebreak_gateway::app::GatewayConfig {
     let mut cfg = firebreak_gateway::app::GatewayConfig::embedded(data_dir, model_dir);
     cfg.pressure = firebreak_gateway::guards::pressure::PressureConfig::off();
+    if let Some(index) = server_index(data_dir) {
+        cfg.index = index;
+    }
     cfg
+}
+
+/// The index backend the tests' gateways run on, as `/v1/status` names it.
+pub fn index_backend() -> &'static str {
+    if server_index(std::path::Path::new("")).is_some() { "qdrant" } else { "qdrant-edge" }
+}
+
+/// With `FIREBREAK_TEST_INDEX=server` and `FIREBREAK_TEST_QDRANT_URL`, the gateways of the
+/// end-to-end tests index into that Qdrant server instead of a qdrant-edge shard: one
+/// collection per data directory, so a test that restarts its gateway finds its points
+/// again and no two tests share one. Run by hand against a server built by hand
+/// (docs/benchmarks.md, Qdrant server); CI has none.
+fn server_index(data_dir: &std::path::Path) -> Option<firebreak_gateway::app::IndexChoice> {
+    use std::hash::{Hash, Hasher};
+    if std::env::var("FIREBREAK_TEST_INDEX").ok()? != "server" {
+        return None;
+    }
+    let url = std::env::var("FIREBREAK_TEST_QDRANT_URL").expect("FIREBREAK_TEST_INDEX=server needs FIREBREAK_TEST_QDRANT_URL");
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    data_dir.hash(&mut h);
+    let collection = format!("firebreak_e2e_{:016x}", h.finish());
+    Some(firebreak_gateway::app::IndexChoice::Server { url, collection, timeout: std::time::Duration::from_secs(10) })
 }
 
 /// [`config`] with the real model on one inference thread: tests share two cores, and
