@@ -95,7 +95,7 @@ start_gateway defaults
 run defaults --exclude-path /mcp --exclude-checks not_a_server_error "$@"
 stop_gateway
 start_embedder embedder --chat-model "$root/models/SmolLM2-135M-Instruct" --max-new-tokens 8 \
-  --max-inputs 64 --max-input-bytes 4096 --max-request-bytes 262144
+  --max-inputs 64 --max-input-chars 4096 --max-request-bytes 262144
 run embedder "$@"
 stop_gateway
 echo "contract-check: all three runs pass" >&2

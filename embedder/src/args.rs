@@ -41,10 +41,11 @@ pub struct EngineArgs {
     /// Most texts waiting; beyond it requests get 503 with Retry-After.
     #[arg(long, env = "FIREBREAK_MAX_QUEUE_TEXTS", default_value_t = 4096)]
     pub max_queue_texts: usize,
-    /// Largest single input in bytes (longer texts are refused; long texts under it are
-    /// truncated to the model's max_seq_length).
-    #[arg(long, env = "FIREBREAK_MAX_INPUT_BYTES", default_value_t = 256 * 1024)]
-    pub max_input_bytes: usize,
+    /// Longest single input in characters (longer texts are refused; long texts under it
+    /// are truncated to the model's max_seq_length). Characters, as the API document's
+    /// maxLength counts (formerly --max-input-bytes).
+    #[arg(long, alias = "max-input-bytes", env = "FIREBREAK_MAX_INPUT_CHARS", default_value_t = 256 * 1024)]
+    pub max_input_chars: usize,
 }
 
 impl EngineArgs {
@@ -83,7 +84,7 @@ impl EngineArgs {
         cfg.device = device;
         cfg.cpu_threads = self.cpu_threads;
         cfg.max_queue_texts = self.max_queue_texts;
-        cfg.max_input_bytes = self.max_input_bytes;
+        cfg.max_input_chars = self.max_input_chars;
         Ok(cfg)
     }
 }

@@ -34,7 +34,7 @@ pub struct EngineConfig {
     /// Most texts waiting at once; beyond it requests are refused with a retry-after.
     pub max_queue_texts: usize,
     /// Largest single input in bytes.
-    pub max_input_bytes: usize,
+    pub max_input_chars: usize,
 }
 
 impl EngineConfig {
@@ -44,7 +44,7 @@ impl EngineConfig {
             device: DeviceSpec::cpu(),
             cpu_threads: None,
             max_queue_texts: 4096,
-            max_input_bytes: 256 * 1024,
+            max_input_chars: 256 * 1024,
         }
     }
 }
@@ -71,14 +71,14 @@ impl Embedder {
     /// a tokio runtime. Metrics are registered in `registry`.
     pub fn start(cfg: EngineConfig, registry: &mut Registry) -> Result<Self> {
         // A zero limit would not fail loudly: it would refuse every request forever.
-        if cfg.max_queue_texts == 0 || cfg.max_input_bytes == 0 {
-            return Err(EmbedError::Inference("max_queue_texts and max_input_bytes must be at least 1".into()));
+        if cfg.max_queue_texts == 0 || cfg.max_input_chars == 0 {
+            return Err(EmbedError::Inference("max_queue_texts and max_input_chars must be at least 1".into()));
         }
         let model = ModelSpec::load(&cfg.model_dir)?;
         let tokenizer = Arc::new(TextTokenizer::load(
             &model.tokenizer_path(),
             model.max_seq_length,
-            cfg.max_input_bytes,
+            cfg.max_input_chars,
             model.bert.vocab_size,
         )?);
         let budget = CpuBudget::new(cfg.cpu_threads.unwrap_or_else(default_cpu_threads))?;

@@ -23,10 +23,11 @@ pub enum EmbedError {
     #[error("input {index} is empty")]
     EmptyInput { index: usize },
 
-    /// Inputs above the byte limit are refused before any work is done: truncation would
-    /// still have to read them, and such a text is almost always a mistake upstream.
-    #[error("input {index} is {bytes} bytes; the limit is {limit} bytes")]
-    InputTooLarge { index: usize, bytes: usize, limit: usize },
+    /// Inputs above the length limit (in characters, as the API document's `maxLength`
+    /// counts) are refused before any work is done: truncation would still have to read
+    /// them, and such a text is almost always a mistake upstream.
+    #[error("input {index} is {chars} characters; the limit is {limit}")]
+    InputTooLarge { index: usize, chars: usize, limit: usize },
 
     /// The queue is at capacity: the caller should come back after `retry_after`.
     /// This is the backpressure that keeps a flood from becoming unbounded memory.

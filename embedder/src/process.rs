@@ -21,6 +21,42 @@ pub fn init_logging_with(default_filter: &str) {
         .init();
 }
 
+/// Environment variables that were renamed, old name → new: the length limits became
+/// characters (`…_BYTES` → `…_CHARS`), as the API documents count. A deployment that
+/// still sets an old name keeps its value instead of silently falling back to the default.
+pub const RENAMED_ENV: [(&str, &str); 5] = [
+    ("FIREBREAK_MAX_INPUT_BYTES", "FIREBREAK_MAX_INPUT_CHARS"),
+    ("FIREBREAK_MAX_QUERY_BYTES", "FIREBREAK_MAX_QUERY_CHARS"),
+    ("FIREBREAK_MAX_LABEL_NAME_BYTES", "FIREBREAK_MAX_LABEL_NAME_CHARS"),
+    ("FIREBREAK_MAX_LABEL_VALUE_BYTES", "FIREBREAK_MAX_LABEL_VALUE_CHARS"),
+    ("FIREBREAK_ANSWER_MAX_QUESTION_BYTES", "FIREBREAK_ANSWER_MAX_QUESTION_CHARS"),
+];
+
+/// Copies each old variable of [`RENAMED_ENV`] that is set to its new name (unless the new
+/// one is set too, which wins), before the flags are parsed; returns one warning per old
+/// name seen, for the log once it is up. Call it first thing in `main`, while the process
+/// has one thread.
+pub fn adopt_renamed_env() -> Vec<String> {
+    let mut warnings = Vec::new();
+    for (old, new) in RENAMED_ENV {
+        let Some(value) = std::env::var_os(old) else { continue };
+        if std::env::var_os(new).is_some() {
+            warnings.push(format!("{old} is ignored: {new} is set (the limit counts characters now)"));
+        } else {
+            std::env::set_var(new, value);
+            warnings.push(format!("{old} is read as {new}: the limit counts characters now; rename it"));
+        }
+    }
+    warnings
+}
+
+/// Logs what [`adopt_renamed_env`] found.
+pub fn warn_renamed_env(warnings: &[String]) {
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+}
+
 /// Resolves on SIGTERM (what Kubernetes sends) or Ctrl-C, so servers stop accepting and
 /// finish the requests they already accepted.
 pub async fn shutdown_signal() {

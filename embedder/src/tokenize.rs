@@ -29,7 +29,7 @@ pub struct TextTokenizer {
     /// The same tokenizer without truncation, for [`TextTokenizer::token_spans`].
     whole: Tokenizer,
     max_seq_length: usize,
-    max_input_bytes: usize,
+    max_input_chars: usize,
 }
 
 /// Bytes of text tried first per allowed token; text beyond it is read only when needed.
@@ -39,7 +39,7 @@ impl TextTokenizer {
     /// Loads `tokenizer.json`, overriding its truncation and padding (see module docs).
     /// `model_vocab` guards against a tokenizer from another model: ids beyond the
     /// embedding table would otherwise fail (or, worse, read garbage) at inference.
-    pub fn load(path: &Path, max_seq_length: usize, max_input_bytes: usize, model_vocab: usize) -> Result<Self> {
+    pub fn load(path: &Path, max_seq_length: usize, max_input_chars: usize, model_vocab: usize) -> Result<Self> {
         let mut inner = Tokenizer::from_file(path).map_err(|e| EmbedError::file(path, e))?;
         inner.with_padding(None);
         let mut whole = inner.clone();
@@ -59,7 +59,7 @@ impl TextTokenizer {
                 format!("tokenizer has {vocab} tokens but the model's vocab_size is {model_vocab}: mismatched tokenizer"),
             ));
         }
-        Ok(TextTokenizer { inner, whole, max_seq_length, max_input_bytes })
+        Ok(TextTokenizer { inner, whole, max_seq_length, max_input_chars })
     }
 
     /// The sequence limit in tokens, special tokens included.
@@ -67,9 +67,9 @@ impl TextTokenizer {
         self.max_seq_length
     }
 
-    /// The largest input accepted, in bytes.
-    pub fn max_input_bytes(&self) -> usize {
-        self.max_input_bytes
+    /// The longest input accepted, in characters.
+    pub fn max_input_chars(&self) -> usize {
+        self.max_input_chars
     }
 
     /// Byte ranges in `text` of its content tokens (special tokens left out), for callers
@@ -82,8 +82,8 @@ impl TextTokenizer {
 
     /// Tokenizes input number `index` (the index only labels errors).
     pub fn encode(&self, index: usize, text: &str) -> Result<Tokenized> {
-        if text.len() > self.max_input_bytes {
-            return Err(EmbedError::InputTooLarge { index, bytes: text.len(), limit: self.max_input_bytes });
+        if let Some(chars) = firebreak_intake::length::chars_over(text, self.max_input_chars) {
+            return Err(EmbedError::InputTooLarge { index, chars, limit: self.max_input_chars });
         }
         if firebreak_intake::blank::is_blank(text) {
             return Err(EmbedError::EmptyInput { index });

@@ -23,10 +23,10 @@ async fn empty_and_oversized_inputs_are_refused_and_long_ones_truncated() {
     let err = engine.embed(vec![megabyte.clone()], Priority::Bulk).await.unwrap_err();
     assert!(matches!(err, EmbedError::InputTooLarge { limit: 262_144, .. }), "{err}");
 
-    // Under a higher byte limit the same megabyte is truncated to max_seq_length, cheaply.
+    // Under a higher limit the same megabyte is truncated to max_seq_length, cheaply.
     let roomy = common::engine_with(|c| {
         c.cpu_threads = Some(1);
-        c.max_input_bytes = 2 << 20;
+        c.max_input_chars = 2 << 20;
     });
     let started = std::time::Instant::now();
     let e = roomy.embed(vec![megabyte], Priority::Bulk).await.unwrap().remove(0);
@@ -37,6 +37,16 @@ async fn empty_and_oversized_inputs_are_refused_and_long_ones_truncated() {
     let blob = "x".repeat(200_000);
     let e = roomy.embed(vec![blob], Priority::Bulk).await.unwrap().remove(0);
     assert!(e.tokens >= 3);
+
+    // The limit counts characters, as the API document's maxLength does: 100 characters of
+    // two bytes each are within 100.
+    let tight = common::engine_with(|c| {
+        c.cpu_threads = Some(1);
+        c.max_input_chars = 100;
+    });
+    assert!(tight.embed(vec!["é".repeat(100)], Priority::Bulk).await.is_ok());
+    let err = tight.embed(vec!["é".repeat(101)], Priority::Bulk).await.unwrap_err();
+    assert!(matches!(err, EmbedError::InputTooLarge { chars: 101, limit: 100, .. }), "{err}");
 }
 
 fn start(dir: &Path) -> Result<Embedder, EmbedError> {
@@ -125,7 +135,7 @@ fn embed_cli_answers_every_line_in_order_and_never_buffers_an_oversized_one() {
     use std::io::Write;
     use std::process::{Command, Stdio};
     let mut child = Command::new(env!("CARGO_BIN_EXE_firebreak-embedder"))
-        .args(["embed", "--cpu-threads", "1", "--max-input-bytes", "4096", "--chunk", "2", "--model"])
+        .args(["embed", "--cpu-threads", "1", "--max-input-chars", "4096", "--chunk", "2", "--model"])
         .arg(common::model_dir())
         .env("FIREBREAK_LOG", "warn")
         .stdin(Stdio::piped())
@@ -146,7 +156,7 @@ fn embed_cli_answers_every_line_in_order_and_never_buffers_an_oversized_one() {
     assert_eq!(lines.len(), 4, "one output line per input line");
     assert_eq!(lines[0]["tokens"], 4);
     assert_eq!(lines[1]["error"], "input_too_large");
-    assert!(lines[1]["detail"].as_str().unwrap().contains("3145728 bytes"));
+    assert!(lines[1]["detail"].as_str().unwrap().contains("3145728 characters"));
     assert_eq!(lines[2]["error"], "empty_input");
     assert!(lines[3]["embedding"].as_array().is_some_and(|v| v.len() == 384));
 }

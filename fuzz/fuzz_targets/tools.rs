@@ -8,7 +8,7 @@ use firebreak_intake::search::SearchLimits;
 use firebreak_intake::tools::{self, ToolCall};
 use libfuzzer_sys::fuzz_target;
 
-const LIMITS: SearchLimits = SearchLimits { max_k: 50, max_query_bytes: 256 };
+const LIMITS: SearchLimits = SearchLimits { max_k: 50, max_query_chars: 256 };
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
             match call {
                 ToolCall::SearchIncidents(s) | ToolCall::SearchDocuments(s) => {
                     assert!((1..=LIMITS.max_k).contains(&s.k));
-                    assert!(!s.text.trim().is_empty() && s.text.len() <= LIMITS.max_query_bytes);
+                    assert!(!s.text.trim().is_empty() && firebreak_intake::length::within(&s.text, LIMITS.max_query_chars));
                     let kind = if name == tools::SEARCH_DOCUMENTS { JobKind::Document } else { JobKind::Incident };
                     assert_eq!(s.filter.kinds, vec![kind]);
                 }

@@ -4,6 +4,7 @@
 
 use firebreak_intake::alert_text::{alert_gist, alert_query};
 use firebreak_intake::alertmanager::Webhook;
+use firebreak_intake::length::within;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|body: &[u8]| {
@@ -17,7 +18,7 @@ fuzz_target!(|body: &[u8]| {
         if accepted {
             for set in [&a.labels, &a.annotations] {
                 assert!(set.len() <= limits.max_labels);
-                assert!(set.iter().all(|(k, v)| k.len() <= limits.max_label_name_bytes && v.len() <= limits.max_label_value_bytes));
+                assert!(set.iter().all(|(k, v)| within(k, limits.max_label_name_chars) && within(v, limits.max_label_value_chars)));
             }
         }
         match a.occurrence(i) {

@@ -12,7 +12,7 @@ use tokenizers::Tokenizer;
 /// The shape limits as the gateway ships them, but small enough that the fuzzer reaches
 /// both sides of each within a short run.
 pub fn limits() -> InputLimits {
-    InputLimits { max_alerts_per_webhook: 8, max_labels: 8, max_label_name_bytes: 16, max_label_value_bytes: 64, ..InputLimits::default() }
+    InputLimits { max_alerts_per_webhook: 8, max_labels: 8, max_label_name_chars: 16, max_label_value_chars: 64, ..InputLimits::default() }
 }
 
 /// `body` as the gateway takes it in: the depth scan first (the body middleware), then

@@ -81,7 +81,7 @@ async fn hostile_shapes_are_refused_before_anything_is_stored() {
     let mut cfg = config(dir.path());
     cfg.api.input.max_alerts_per_webhook = 2;
     cfg.api.input.max_labels = 8;
-    cfg.api.input.max_label_value_bytes = 100;
+    cfg.api.input.max_label_value_chars = 100;
     let (url, gw) = common::serve_gateway(cfg).await;
     let post = |path: &'static str, body: String| call(reqwest::Method::POST, format!("{url}{path}"), None, Some(body));
 
@@ -112,8 +112,11 @@ async fn hostile_shapes_are_refused_before_anything_is_stored() {
     let m = metrics(&url).await;
     assert!(m.contains(r#"firebreak_alerts_refused_total{reason="label_limit"} 2"#), "{m}");
     assert!(m.contains(r#"firebreak_alerts_refused_total{reason="too_many_alerts"} 1"#), "{m}");
-    // Within the limits the same webhook is stored.
-    assert_eq!(post("/v1/alerts", one).await.status, 200);
+    // Within the limits the same webhook is stored; a value's limit counts characters, as
+    // the API document's maxLength does (100 of three bytes each are within 100).
+    let mut wide: Value = serde_json::from_str(&one).unwrap();
+    wide["alerts"][0]["annotations"]["description"] = json!("監".repeat(100));
+    assert_eq!(post("/v1/alerts", wide.to_string()).await.status, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

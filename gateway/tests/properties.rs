@@ -92,9 +92,9 @@ proptest! {
     #[test]
     fn webhook_limits_refuse_exactly_the_oversized(v in webhook(), max_labels in 1usize..12, max_value in 1usize..40) {
         let hook: Webhook = serde_json::from_value(v).unwrap();
-        let limits = InputLimits { max_labels, max_label_value_bytes: max_value, ..InputLimits::default() };
+        let limits = InputLimits { max_labels, max_label_value_chars: max_value, ..InputLimits::default() };
         let over = hook.alerts.iter().any(|a| {
-            [&a.labels, &a.annotations].iter().any(|s| s.len() > max_labels || s.values().any(|v| v.len() > max_value))
+            [&a.labels, &a.annotations].iter().any(|s| s.len() > max_labels || s.values().any(|v| v.chars().count() > max_value))
         });
         prop_assert_eq!(limits.check_webhook(&hook).is_err(), over);
         for (i, a) in hook.alerts.iter().enumerate() {

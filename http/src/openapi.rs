@@ -1,6 +1,6 @@
 //! What both services' OpenAPI documents say the same way: the error shapes, the OpenAI
 //! request and response bodies (`/v1/embeddings`, `/v1/chat/completions`), the rules of
-//! a conversation the types cannot state, and limits in bytes. The gateway's
+//! a conversation the types cannot state, and text lengths. The gateway's
 //! `/openapi.json` and `firebreak-embedder serve`'s are generated from their own handlers;
 //! what they share is written once, here, so the two cannot describe one body two ways.
 
@@ -78,17 +78,12 @@ pub struct ChatCompletionsRequest {
     pub user: Option<String>,
 }
 
-/// The extension that carries a limit in bytes of UTF-8, which JSON Schema cannot state:
-/// the servers count bytes, `maxLength` counts characters. `maxLength` is set to the same
-/// number, so every string it refuses the server refuses too (a character is at least one
-/// byte); text of several bytes per character reaches the limit sooner.
-pub const MAX_BYTES: &str = "x-max-bytes";
-
-/// A string schema limited to `max` bytes (see [`MAX_BYTES`]), with something in it when
-/// `pattern` is `\S`.
-pub fn text_of_bytes(max: usize, pattern: Option<&str>) -> Value {
+/// A string schema of at most `max` characters, with something in it when `pattern` is
+/// `\S`. The servers count characters wherever a document states a length
+/// (`firebreak_intake::length`), so `maxLength` is exact: a string it accepts is accepted,
+/// one it refuses is refused, whatever bytes each character takes.
+pub fn text_up_to(max: usize, pattern: Option<&str>) -> Value {
     let mut s = json!({"type": "string", "maxLength": max});
-    s[MAX_BYTES] = json!(max);
     if let Some(p) = pattern {
         s["pattern"] = json!(p);
     }
@@ -135,8 +130,8 @@ pub fn chat_request_rules(schemas: &mut Map<String, Value>, models: Option<&[&st
 }
 
 /// The limits of `EmbeddingsRequest.input` a server runs with: at most `max_inputs`
-/// texts; each at most `max_input_bytes` when the server states one.
-pub fn embeddings_limits(schemas: &mut Map<String, Value>, max_inputs: usize, max_input_bytes: Option<usize>) {
+/// texts; each at most `max_input_chars` characters when the server states one.
+pub fn embeddings_limits(schemas: &mut Map<String, Value>, max_inputs: usize, max_input_chars: Option<usize>) {
     let Some(one_of) = schemas.get_mut("EmbeddingsRequest").and_then(|s| s.pointer_mut("/properties/input/oneOf")).and_then(Value::as_array_mut)
     else {
         return;
@@ -145,10 +140,9 @@ pub fn embeddings_limits(schemas: &mut Map<String, Value>, max_inputs: usize, ma
         if variant["type"] == "array" {
             variant["maxItems"] = json!(max_inputs);
         }
-        if let Some(max) = max_input_bytes {
+        if let Some(max) = max_input_chars {
             let text = if variant["type"] == "array" { &mut variant["items"] } else { &mut *variant };
             text["maxLength"] = json!(max);
-            text[MAX_BYTES] = json!(max);
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod chat_task;
 pub mod chunking;
 pub mod ingest;
 pub mod kind;
+pub mod length;
 pub mod number;
 pub mod question;
 pub mod rejection;

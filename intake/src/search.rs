@@ -66,8 +66,9 @@ fn default_k() -> usize {
 pub struct SearchLimits {
     /// Most results one search may ask for (422 beyond).
     pub max_k: usize,
-    /// Largest query text in bytes (413 beyond): a query is a question, not a document.
-    pub max_query_bytes: usize,
+    /// Longest query text in characters (413 beyond): a query is a question, not a
+    /// document. An alert query's text (its labels and annotations) is held to it too.
+    pub max_query_chars: usize,
 }
 
 /// Which stored items a search may return; empty or `None` means any.
@@ -104,11 +105,11 @@ impl SearchRequest {
         if crate::blank::is_blank(&text) {
             return Err(Rejection::invalid("empty_query", "the query is empty"));
         }
-        if text.len() > limits.max_query_bytes {
+        if let Some(n) = crate::length::chars_over(&text, limits.max_query_chars) {
             return Err(Rejection::new(
                 Status::TooLarge,
                 "query_too_large",
-                format!("the query is {} bytes; the limit is {}", text.len(), limits.max_query_bytes),
+                format!("the query is {n} characters; the limit is {}", limits.max_query_chars),
             ));
         }
         if self.k == 0 || self.k > limits.max_k {
@@ -128,5 +129,25 @@ impl SearchRequest {
             since,
         };
         Ok(SearchInput { text, alert, k: self.k, filter, mode: self.mode })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{SearchLimits, SearchRequest};
+    use crate::rejection::Status;
+
+    fn search(query: &str) -> SearchRequest {
+        serde_json::from_value(serde_json::json!({"query": query})).unwrap()
+    }
+
+    #[test]
+    fn the_query_limit_counts_characters_as_the_document_states() {
+        let limits = SearchLimits { max_k: 10, max_query_chars: 8 };
+        // 8 characters, 24 bytes: within.
+        assert!(search("監視監視監視監視").validate(limits).is_ok());
+        let r = search("監視監視監視監視監").validate(limits).unwrap_err();
+        assert_eq!((r.status, r.error), (Status::TooLarge, "query_too_large"));
+        assert!(r.detail.contains("9 characters; the limit is 8"), "{}", r.detail);
     }
 }

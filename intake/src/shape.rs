@@ -7,6 +7,7 @@
 //! each refusal is logged and counted so a misconfigured sender is found at once.
 
 use crate::alertmanager::{KeyValues, Webhook};
+use crate::length::chars_over;
 use crate::rejection::{Rejection, Status};
 
 /// Content limits (each has a flag and `FIREBREAK_*` variable in the binary).
@@ -18,10 +19,10 @@ pub struct InputLimits {
     pub max_alerts_per_webhook: usize,
     /// Labels, and separately annotations, per alert (422 beyond).
     pub max_labels: usize,
-    /// Bytes of a label or annotation name (422 beyond).
-    pub max_label_name_bytes: usize,
-    /// Bytes of a label or annotation value (422 beyond).
-    pub max_label_value_bytes: usize,
+    /// Characters of a label or annotation name (422 beyond).
+    pub max_label_name_chars: usize,
+    /// Characters of a label or annotation value (422 beyond).
+    pub max_label_value_chars: usize,
 }
 
 impl Default for InputLimits {
@@ -32,8 +33,8 @@ impl Default for InputLimits {
             max_json_depth: 32,
             max_alerts_per_webhook: 2000,
             max_labels: 128,
-            max_label_name_bytes: 256,
-            max_label_value_bytes: 16 * 1024,
+            max_label_name_chars: 256,
+            max_label_value_chars: 16 * 1024,
         }
     }
 }
@@ -105,11 +106,11 @@ impl InputLimits {
             return refuse(format!("alert {alert}: {} {what}; at most {}", set.len(), self.max_labels));
         }
         for (k, v) in set {
-            if k.len() > self.max_label_name_bytes {
-                return refuse(format!("alert {alert}: a name in {what} is {} bytes; at most {}", k.len(), self.max_label_name_bytes));
+            if let Some(n) = chars_over(k, self.max_label_name_chars) {
+                return refuse(format!("alert {alert}: a name in {what} is {n} characters; at most {}", self.max_label_name_chars));
             }
-            if v.len() > self.max_label_value_bytes {
-                return refuse(format!("alert {alert}: {what}.{k} is {} bytes; at most {}", v.len(), self.max_label_value_bytes));
+            if let Some(n) = chars_over(v, self.max_label_value_chars) {
+                return refuse(format!("alert {alert}: {what}.{k} is {n} characters; at most {}", self.max_label_value_chars));
             }
         }
         Ok(())
@@ -118,7 +119,28 @@ impl InputLimits {
 
 #[cfg(test)]
 mod tests {
-    use super::json_depth;
+    use super::{json_depth, InputLimits};
+    use crate::alertmanager::Webhook;
+
+    fn webhook(name: &str, value: &str) -> Webhook {
+        let labels = serde_json::json!({"alertname": "A", name: value});
+        serde_json::from_value(serde_json::json!({"status": "firing", "alerts": [{"status": "firing", "labels": labels, "startsAt": "2026-12-08T00:00:00Z", "fingerprint": "f"}]}))
+            .unwrap()
+    }
+
+    #[test]
+    fn label_lengths_are_characters_as_the_document_states() {
+        // Names up to 9 characters ("alertname" is one), values up to 6.
+        let limits = InputLimits { max_label_name_chars: 9, max_label_value_chars: 6, ..InputLimits::default() };
+        // 9 and 6 characters of 3 bytes each: within, though 27 and 18 bytes.
+        assert!(limits.check_webhook(&webhook("監視監視監視監視監", "監視監視監視")).is_ok());
+        assert!(limits.check_webhook(&webhook("🔥🔥🔥🔥🔥🔥🔥🔥🔥", "a")).is_ok());
+        let long_name = limits.check_webhook(&webhook("監視監視監視監視監視", "v")).unwrap_err();
+        assert_eq!(long_name.error, "label_limit");
+        assert!(long_name.detail.contains("10 characters; at most 9"), "{}", long_name.detail);
+        let long_value = limits.check_webhook(&webhook("n", "aaaaaaa")).unwrap_err();
+        assert!(long_value.detail.contains("7 characters; at most 6"), "{}", long_value.detail);
+    }
 
     #[test]
     fn depth_counts_nesting_outside_strings_only() {

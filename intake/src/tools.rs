@@ -241,7 +241,7 @@ pub mod schemas {
     }
 
     fn query(limits: SearchLimits) -> Value {
-        json!({"type": "string", "minLength": 1, "maxLength": limits.max_query_bytes, "description": "What to look for, in words."})
+        json!({"type": "string", "minLength": 1, "maxLength": limits.max_query_chars, "description": "What to look for, in words."})
     }
 
     /// The schema of `tool`'s arguments.
@@ -296,7 +296,7 @@ pub mod schemas {
 mod tests {
     use super::*;
 
-    const LIMITS: SearchLimits = SearchLimits { max_k: 50, max_query_bytes: 8192 };
+    const LIMITS: SearchLimits = SearchLimits { max_k: 50, max_query_chars: 8192 };
 
     #[test]
     fn searches_take_the_rest_body_and_stay_on_their_kind() {

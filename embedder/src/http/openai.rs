@@ -143,7 +143,7 @@ pub fn respond(vectors: Vec<(Vec<f32>, usize)>, model: String, base64: bool) -> 
     request_body(content = firebreak_http::openapi::EmbeddingsRequest, example = json!({"input": ["disk pressure on node-3", "Longhorn replica rebuilding"], "model": "all-MiniLM-L6-v2"})),
     responses((status = 200, body = firebreak_http::openapi::EmbeddingsResponse),
               (status = 400, description = "Not JSON of the documented shape, or an unknown priority", body = firebreak_http::openapi::ErrorBody),
-              (status = 413, description = "The body is over `--max-request-bytes`, or one input over `--max-input-bytes`", body = firebreak_http::openapi::ErrorBody),
+              (status = 413, description = "The body is over `--max-request-bytes`, or one input over `--max-input-chars` characters", body = firebreak_http::openapi::ErrorBody),
               (status = 422, description = "An empty input array or a blank text, too many inputs, an unknown encoding_format", body = firebreak_http::openapi::ErrorBody),
               (status = 503, description = "Too many requests in flight, the queue is full, or the server is shutting down; see Retry-After", body = firebreak_http::openapi::ErrorBody,
                   headers(("Retry-After" = u64, description = "Seconds until a retry may succeed")))))]

@@ -11,7 +11,7 @@
 //! …) are written in as the document is served, so the maxima it states are this server's,
 //! not the defaults'.
 
-use firebreak_http::openapi::{chat_request_rules, embeddings_limits, set, spell_links, text_of_bytes, MAX_BYTES};
+use firebreak_http::openapi::{chat_request_rules, embeddings_limits, set, spell_links, text_up_to};
 use serde_json::{json, Value};
 
 use super::ApiLimits;
@@ -20,8 +20,8 @@ use super::ApiLimits;
 const OPENAI_PATHS: [&str; 2] = ["/v1/chat/completions", "/v1/models"];
 
 /// Completes the generated document for a server running with `limits` and answering
-/// questions of at most `max_question_bytes`.
-pub fn complete(doc: &mut Value, limits: &ApiLimits, max_question_bytes: usize) {
+/// questions of at most `max_question_chars`.
+pub fn complete(doc: &mut Value, limits: &ApiLimits, max_question_chars: usize) {
     spell_links(doc);
     add_headers(doc);
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else { return };
@@ -40,7 +40,7 @@ pub fn complete(doc: &mut Value, limits: &ApiLimits, max_question_bytes: usize) 
             guard_responses(op, openai);
         }
     }
-    write_limits(doc, limits, max_question_bytes);
+    write_limits(doc, limits, max_question_chars);
 }
 
 /// The headers every guarded answer may carry.
@@ -109,7 +109,7 @@ fn guard_responses(op: &mut Value, openai: bool) {
 }
 
 /// The flag-driven limits, as the documented maxima, and the rules the types cannot say.
-fn write_limits(doc: &mut Value, limits: &ApiLimits, max_question_bytes: usize) {
+fn write_limits(doc: &mut Value, limits: &ApiLimits, max_question_chars: usize) {
     let Some(schemas) = doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut) else { return };
     // Exactly one of `query` (text with something in it) and `alert`; the other absent or
     // null (intake/search.rs).
@@ -117,14 +117,13 @@ fn write_limits(doc: &mut Value, limits: &ApiLimits, max_question_bytes: usize) 
         search.insert(
             "oneOf".into(),
             json!([
-                {"required": ["query"], "properties": {"query": text_of_bytes(limits.max_query_bytes, Some("\\S")), "alert": {"type": "null"}}},
+                {"required": ["query"], "properties": {"query": text_up_to(limits.max_query_chars, Some("\\S")), "alert": {"type": "null"}}},
                 {"required": ["alert"], "properties": {"alert": {"type": "object"}, "query": {"type": "null"}}}
             ]),
         );
     }
     set(schemas, "SearchRequest", "k", "maximum", json!(limits.max_search_k));
-    set(schemas, "SearchRequest", "query", "maxLength", json!(limits.max_query_bytes));
-    set(schemas, "SearchRequest", "query", MAX_BYTES, json!(limits.max_query_bytes));
+    set(schemas, "SearchRequest", "query", "maxLength", json!(limits.max_query_chars));
     set(schemas, "IngestRequest", "documents", "maxItems", json!(limits.max_documents_per_ingest));
     set(schemas, "Webhook", "alerts", "maxItems", json!(limits.input.max_alerts_per_webhook));
     // A conversation the answer service reads, answered by one of the two models.
@@ -133,9 +132,8 @@ fn write_limits(doc: &mut Value, limits: &ApiLimits, max_question_bytes: usize) 
     if let Some(Value::Object(chat)) = schemas.get_mut("ChatCompletionsRequest") {
         chat.insert(
             "description".into(),
-            json!(format!("The question (the last user message) is at most {max_question_bytes} bytes of UTF-8 (400 beyond).")),
+            json!(format!("The question (the last user message) is at most {max_question_chars} characters (400 beyond).")),
         );
-        chat.insert(format!("{MAX_BYTES}-question"), json!(max_question_bytes));
     }
     embeddings_limits(schemas, limits.max_embedding_inputs, None);
     // What makes an alert storable (intake/alertmanager.rs Alert::occurrence; the label
@@ -145,7 +143,7 @@ fn write_limits(doc: &mut Value, limits: &ApiLimits, max_question_bytes: usize) 
     if let Some(loose) = schemas.get("Alert").cloned() {
         schemas.insert("SearchAlert".into(), loose);
         set(schemas, "SearchRequest", "alert", "oneOf", json!([{"type": "null"}, {"$ref": "#/components/schemas/SearchAlert"}]));
-        let read_as = format!("An alert, read as the text of its labels and annotations; that text is held to the query's {} bytes (413 beyond).", limits.max_query_bytes);
+        let read_as = format!("An alert, read as the text of its labels and annotations; that text is held to the query's {} characters (413 beyond).", limits.max_query_chars);
         set(schemas, "SearchRequest", "alert", "description", json!(read_as));
     }
     if let Some(Value::Object(alert)) = schemas.get_mut("Alert") {
@@ -155,17 +153,17 @@ fn write_limits(doc: &mut Value, limits: &ApiLimits, max_question_bytes: usize) 
         props["status"] = json!({"type": "string", "enum": ["firing", "resolved"]});
         props["fingerprint"] = json!({"type": "string", "pattern": "\\S"});
         props["startsAt"] = json!({"type": "string", "format": "date-time"});
-        let (name, value) = (limits.input.max_label_name_bytes, limits.input.max_label_value_bytes);
-        let mut alertname = text_of_bytes(value, None);
+        let (name, value) = (limits.input.max_label_name_chars, limits.input.max_label_value_chars);
+        let mut alertname = text_up_to(value, None);
         alertname["minLength"] = json!(1);
         props["labels"] = json!({
             "type": "object", "maxProperties": max,
-            "propertyNames": text_of_bytes(name, None), "additionalProperties": text_of_bytes(value, None),
+            "propertyNames": text_up_to(name, None), "additionalProperties": text_up_to(value, None),
             "required": ["alertname"], "properties": {"alertname": alertname}
         });
         props["annotations"] = json!({
             "type": "object", "maxProperties": max,
-            "propertyNames": text_of_bytes(name, None), "additionalProperties": text_of_bytes(value, None)
+            "propertyNames": text_up_to(name, None), "additionalProperties": text_up_to(value, None)
         });
     }
     // Alertmanager's truncatedAlerts is a uint64; utoipa calls every u64 `int64`, which

@@ -53,7 +53,7 @@ pub struct ApiLimits {
     /// Most results one search may ask for (422 beyond).
     pub max_search_k: usize,
     /// Largest search query in bytes (413 beyond): a query is a question, not a document.
-    pub max_query_bytes: usize,
+    pub max_query_chars: usize,
     /// Most inputs in one `/v1/embeddings` call (422 beyond).
     pub max_embedding_inputs: usize,
     /// API requests in flight at once (503 beyond, before the body is read).
@@ -74,7 +74,7 @@ impl Default for ApiLimits {
             max_body_bytes: 4 * 1024 * 1024,
             max_documents_per_ingest: 256,
             max_search_k: 50,
-            max_query_bytes: 8 * 1024,
+            max_query_chars: 8 * 1024,
             max_embedding_inputs: 64,
             max_concurrent_requests: 64,
             body_read_timeout: Duration::from_secs(10),
@@ -133,7 +133,7 @@ fn mcp_route(state: &ApiState) -> MethodRouter<ApiState> {
         answerer: state.answerer.clone(),
         incidents: state.incidents.clone(),
         status: state.status.clone(),
-        limits: firebreak_intake::search::SearchLimits { max_k: state.limits.max_search_k, max_query_bytes: state.limits.max_query_bytes },
+        limits: firebreak_intake::search::SearchLimits { max_k: state.limits.max_search_k, max_query_chars: state.limits.max_query_chars },
         metrics: state.mcp.metrics.clone(),
     };
     let guard = mcp::McpGuard {

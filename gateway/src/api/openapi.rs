@@ -36,7 +36,7 @@ struct ApiDoc;
 /// ([`super::contract`]).
 pub async fn document(State(state): State<super::ApiState>) -> Json<serde_json::Value> {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
-    super::contract::complete(&mut doc, &state.limits, state.answerer.max_question_bytes());
+    super::contract::complete(&mut doc, &state.limits, state.answerer.max_question_chars());
     Json(doc)
 }
 

@@ -36,7 +36,7 @@ pub async fn search(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<SearchResponse>, ApiError> {
     let req: SearchRequest = json_body(body, state.limits.max_body_bytes, SHAPE)?;
-    let limits = SearchLimits { max_k: state.limits.max_search_k, max_query_bytes: state.limits.max_query_bytes };
+    let limits = SearchLimits { max_k: state.limits.max_search_k, max_query_chars: state.limits.max_query_chars };
     let SearchInput { text, alert, k, filter, mode } = req.validate(limits).map_err(rejected)?;
     let q = Query { text, alert, k, filter, mode, source };
     let resp = state.searcher.search(&q).await.map_err(search_error)?;

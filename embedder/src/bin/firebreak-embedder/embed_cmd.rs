@@ -13,14 +13,16 @@ use crate::cli::EmbedArgs;
 
 type Line = Result<Embedding, EmbedError>;
 
-/// One stdin line: its text, or its size when it was over the input limit.
+/// One stdin line: its text, or its length in characters when it was over the input limit.
 #[derive(Clone)]
 enum Input {
     Text(String),
     TooLarge(usize),
 }
 
-/// Reads one line (without its newline) keeping at most `max` bytes of it; `None` at EOF.
+/// Reads one line (without its newline) keeping it only while it is at most `max`
+/// characters (so at most 4 × `max` bytes are held); `None` at EOF. Characters are counted
+/// as UTF-8 lead bytes, which needs no decoding of a line that is thrown away.
 fn read_line_bounded(r: &mut impl BufRead, max: usize) -> std::io::Result<Option<Input>> {
     let mut kept = Vec::new();
     let mut total = 0usize;
@@ -33,10 +35,11 @@ fn read_line_bounded(r: &mut impl BufRead, max: usize) -> std::io::Result<Option
             Some(i) => (&available[..i], Some(i)),
             None => (available, None),
         };
-        if total + part.len() <= max {
+        let chars = part.iter().filter(|&&b| b & 0xC0 != 0x80).count();
+        if total + chars <= max {
             kept.extend_from_slice(part);
         }
-        total += part.len();
+        total += chars;
         let consumed = newline.map_or(part.len(), |i| i + 1);
         r.consume(consumed);
         if newline.is_some() {
@@ -66,13 +69,13 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
         let engine = Embedder::start(args.engine.config()?, &mut Registry::default())?;
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Input>>(2);
         let chunk = args.chunk.max(1);
-        let max_bytes = args.engine.max_input_bytes;
+        let max_chars = args.engine.max_input_chars;
         // Read stdin on its own thread so that reading overlaps embedding. A line is never
         // held past the input limit: the rest of an oversized line is skipped unread.
         std::thread::spawn(move || {
             let mut stdin = std::io::stdin().lock();
             let mut buf = Vec::with_capacity(chunk);
-            while let Ok(Some(line)) = read_line_bounded(&mut stdin, max_bytes) {
+            while let Ok(Some(line)) = read_line_bounded(&mut stdin, max_chars) {
                 buf.push(line);
                 if buf.len() == chunk && tx.blocking_send(std::mem::take(&mut buf)).is_err() {
                     return;
@@ -112,7 +115,7 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
 
 /// Embeds a chunk; if an input is invalid, embeds line by line so only that line fails.
 async fn embed_lines(engine: &Embedder, inputs: Vec<Input>) -> Vec<Line> {
-    let limit = engine.tokenizer().max_input_bytes();
+    let limit = engine.tokenizer().max_input_chars();
     let texts: Option<Vec<String>> =
         inputs.iter().map(|i| if let Input::Text(t) = i { Some(t.clone()) } else { None }).collect();
     if let Some(texts) = texts {
@@ -128,7 +131,7 @@ async fn embed_lines(engine: &Embedder, inputs: Vec<Input>) -> Vec<Line> {
     let mut out = Vec::with_capacity(inputs.len());
     for input in inputs {
         out.push(match input {
-            Input::TooLarge(bytes) => Err(EmbedError::InputTooLarge { index: 0, bytes, limit }),
+            Input::TooLarge(chars) => Err(EmbedError::InputTooLarge { index: 0, chars, limit }),
             Input::Text(t) => engine.embed(vec![t], Priority::Bulk).await.map(|mut v| v.remove(0)),
         });
     }

@@ -9,8 +9,10 @@ mod serve_cmd;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    let renamed = firebreak_embedder::process::adopt_renamed_env();
     let cli = cli::Cli::parse();
     firebreak_embedder::process::init_logging();
+    firebreak_embedder::process::warn_renamed_env(&renamed);
     let result = match cli.command {
         cli::Command::Embed(args) => embed_cmd::run(args),
         cli::Command::Serve(args) => serve_cmd::run(args),

@@ -319,9 +319,10 @@ pub struct ServeArgs {
     /// Most results per search (422 beyond).
     #[arg(long, env = "FIREBREAK_MAX_SEARCH_K", default_value_t = 50, help_heading = "Retrieval")]
     pub max_search_k: usize,
-    /// Largest search query in bytes (413 beyond).
-    #[arg(long, env = "FIREBREAK_MAX_QUERY_BYTES", default_value_t = 8 * 1024, help_heading = "Retrieval")]
-    pub max_query_bytes: usize,
+    /// Longest search query in characters, an alert query's text included (413 beyond).
+    /// Characters, as the API document's maxLength counts (formerly --max-query-bytes).
+    #[arg(long, alias = "max-query-bytes", env = "FIREBREAK_MAX_QUERY_CHARS", default_value_t = 8 * 1024, help_heading = "Retrieval")]
+    pub max_query_chars: usize,
     /// Most inputs per /v1/embeddings call (422 beyond).
     #[arg(long, env = "FIREBREAK_MAX_EMBEDDING_INPUTS", default_value_t = 64, help_heading = "Request limits")]
     pub max_embedding_inputs: usize,
@@ -343,12 +344,14 @@ pub struct ServeArgs {
     /// Most labels, and most annotations, per alert (422 beyond).
     #[arg(long, env = "FIREBREAK_MAX_LABELS", default_value_t = 128, help_heading = "Request limits")]
     pub max_labels: usize,
-    /// Longest label or annotation name, in bytes (422 beyond).
-    #[arg(long, env = "FIREBREAK_MAX_LABEL_NAME_BYTES", default_value_t = 256, help_heading = "Request limits")]
-    pub max_label_name_bytes: usize,
-    /// Longest label or annotation value, in bytes (422 beyond).
-    #[arg(long, env = "FIREBREAK_MAX_LABEL_VALUE_BYTES", default_value_t = 16 * 1024, help_heading = "Request limits")]
-    pub max_label_value_bytes: usize,
+    /// Longest label or annotation name, in characters (422 beyond; formerly
+    /// --max-label-name-bytes).
+    #[arg(long, alias = "max-label-name-bytes", env = "FIREBREAK_MAX_LABEL_NAME_CHARS", default_value_t = 256, help_heading = "Request limits")]
+    pub max_label_name_chars: usize,
+    /// Longest label or annotation value, in characters (422 beyond; formerly
+    /// --max-label-value-bytes).
+    #[arg(long, alias = "max-label-value-bytes", env = "FIREBREAK_MAX_LABEL_VALUE_CHARS", default_value_t = 16 * 1024, help_heading = "Request limits")]
+    pub max_label_value_chars: usize,
     /// Per-source rate of /v1/alerts, PER_MINUTE[:BURST] or `off` (503 + Retry-After beyond:
     /// Alertmanager retries 5xx only).
     #[arg(long, env = "FIREBREAK_ALERTS_RATE", default_value = "600:120", value_parser = parse_rate, help_heading = "Rates and budgets")]
@@ -487,9 +490,10 @@ pub struct AnswerArgs {
     /// Most tokens of search results given to the LLM.
     #[arg(long, env = "FIREBREAK_ANSWER_CONTEXT_TOKENS", default_value_t = 512, help_heading = "Answers")]
     pub answer_context_tokens: usize,
-    /// Largest question (the last user message) in bytes (400 beyond).
-    #[arg(long, env = "FIREBREAK_ANSWER_MAX_QUESTION_BYTES", default_value_t = 16 * 1024, help_heading = "Answers")]
-    pub answer_max_question_bytes: usize,
+    /// Longest question (the last user message) in characters (400 beyond; formerly
+    /// --answer-max-question-bytes).
+    #[arg(long, alias = "answer-max-question-bytes", env = "FIREBREAK_ANSWER_MAX_QUESTION_CHARS", default_value_t = 16 * 1024, help_heading = "Answers")]
+    pub answer_max_question_chars: usize,
     /// Answer 429 instead of extractively when a caller asked for the `firebreak` model and
     /// the LLM lane refused (budget, queue, breaker, deadline).
     #[arg(long, env = "FIREBREAK_ANSWER_STRICT", help_heading = "Answers")]
@@ -543,7 +547,7 @@ impl AnswerArgs {
             results: self.answer_results,
             context_tokens: self.answer_context_tokens,
             history_tokens: AnswerConfig::default().history_tokens,
-            max_question_bytes: self.answer_max_question_bytes.max(1),
+            max_question_chars: self.answer_max_question_chars.max(1),
             strict: self.answer_strict,
         };
         Ok(AnswerSettings { answer, lane, llm })
@@ -645,7 +649,7 @@ impl ServeArgs {
                 max_body_bytes: self.max_body_bytes,
                 max_documents_per_ingest: self.max_documents_per_ingest,
                 max_search_k: self.max_search_k,
-                max_query_bytes: self.max_query_bytes,
+                max_query_chars: self.max_query_chars,
                 max_embedding_inputs: self.max_embedding_inputs,
                 max_concurrent_requests: self.max_concurrent_requests,
                 body_read_timeout: Duration::from_millis(self.body_read_timeout_ms.max(100)),
@@ -653,8 +657,8 @@ impl ServeArgs {
                     max_json_depth: self.max_json_depth,
                     max_alerts_per_webhook: self.max_alerts_per_webhook,
                     max_labels: self.max_labels,
-                    max_label_name_bytes: self.max_label_name_bytes,
-                    max_label_value_bytes: self.max_label_value_bytes,
+                    max_label_name_chars: self.max_label_name_chars,
+                    max_label_value_chars: self.max_label_value_chars,
                 },
                 rates: RateLimits {
                     alerts: self.alerts_rate.0,

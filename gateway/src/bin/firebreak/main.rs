@@ -18,6 +18,7 @@ use firebreak_gateway::serve::{self, ConnLimits};
 use cli::{Cli, Command, EvalArgs, IngestArgs, ServeArgs};
 
 fn main() -> ExitCode {
+    let renamed = firebreak_embedder::process::adopt_renamed_env();
     let cli = Cli::parse();
     // qdrant-edge warns at every start about process-wide flags only Qdrant's server sets;
     // its real errors still show.
@@ -28,6 +29,7 @@ fn main() -> ExitCode {
         _ => "info,qdrant_edge::common=error",
     };
     firebreak_embedder::process::init_logging_with(default_log);
+    firebreak_embedder::process::warn_renamed_env(&renamed);
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(cli.runtime_threads()).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

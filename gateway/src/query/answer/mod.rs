@@ -61,8 +61,8 @@ pub struct AnswerConfig {
     pub context_tokens: usize,
     /// Most tokens of earlier conversation given to the model.
     pub history_tokens: usize,
-    /// Largest question (the last user turn) in bytes; longer is refused.
-    pub max_question_bytes: usize,
+    /// Longest question (the last user turn) in characters; longer is refused.
+    pub max_question_chars: usize,
     /// Refuse (429) instead of answering extractively when the caller named the
     /// generated model and the lane refused.
     pub strict: bool,
@@ -70,7 +70,7 @@ pub struct AnswerConfig {
 
 impl Default for AnswerConfig {
     fn default() -> Self {
-        AnswerConfig { results: 5, context_tokens: 512, history_tokens: 256, max_question_bytes: 16 * 1024, strict: false }
+        AnswerConfig { results: 5, context_tokens: 512, history_tokens: 256, max_question_chars: 16 * 1024, strict: false }
     }
 }
 
@@ -129,8 +129,8 @@ pub enum AnswerEvent {
 pub enum AnswerError {
     #[error("{0}")]
     BadRequest(String),
-    #[error("the question is {bytes} bytes; the limit is {limit}")]
-    TooLarge { bytes: usize, limit: usize },
+    #[error("the question is {chars} characters; the limit is {limit}")]
+    TooLarge { chars: usize, limit: usize },
     /// Strict mode: the generated answer was asked for and the lane refused.
     #[error("{}", .0.detail)]
     Refused(Refusal),
@@ -166,10 +166,10 @@ impl Answerer {
     }
 
     /// The LLM lane, when a model is configured.
-    /// The longest question answered, in bytes (`--answer-max-question-bytes`), for the
+    /// The longest question answered, in characters (`--answer-max-question-chars`), for the
     /// API document.
-    pub fn max_question_bytes(&self) -> usize {
-        self.cfg.max_question_bytes
+    pub fn max_question_chars(&self) -> usize {
+        self.cfg.max_question_chars
     }
 
     pub fn lane(&self) -> Option<&Arc<Lane>> {
@@ -192,8 +192,8 @@ impl Answerer {
             return Err(AnswerError::BadRequest("the conversation has no user message with text".into()));
         };
         let question = req.turns[pos].1.clone();
-        if question.len() > self.cfg.max_question_bytes {
-            return Err(AnswerError::TooLarge { bytes: question.len(), limit: self.cfg.max_question_bytes });
+        if let Some(chars) = firebreak_intake::length::chars_over(&question, self.cfg.max_question_chars) {
+            return Err(AnswerError::TooLarge { chars, limit: self.cfg.max_question_chars });
         }
         let history: Vec<(String, String)> = req.turns[..pos].iter().filter(|(r, _)| r != "system").cloned().collect();
 
