@@ -1,11 +1,23 @@
 //! What both services' OpenAPI documents say the same way: the error shapes, the OpenAI
 //! request and response bodies (`/v1/embeddings`, `/v1/chat/completions`), the rules of
-//! a conversation the types cannot state, and text lengths. The gateway's
-//! `/openapi.json` and `firebreak-embedder serve`'s are generated from their own handlers;
-//! what they share is written once, here, so the two cannot describe one body two ways.
+//! a conversation the types cannot state, text lengths, and the route that serves a
+//! document. The gateway's `/openapi.json` and `firebreak-embedder serve`'s are generated
+//! from their own handlers; what they share is written once, here, so the two cannot
+//! describe one body two ways.
 
+use axum::http::header::CONTENT_TYPE;
+use axum::routing::{get, MethodRouter};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
+
+/// `GET` of a finished document. It is serialized once, when the router is made: the limits
+/// it states are the flags', fixed for the life of the process, and the route sits outside
+/// the guards (as the probes and `/metrics` do), so a request costs a copy of a reference,
+/// not a regeneration.
+pub fn route<S: Clone + Send + Sync + 'static>(doc: &Value) -> MethodRouter<S> {
+    let body = axum::body::Bytes::from(serde_json::to_vec(doc).unwrap_or_default());
+    get(move || std::future::ready(([(CONTENT_TYPE, "application/json")], body.clone())))
+}
 
 /// Every error answer of the REST routes: `{"error": code, "detail": text}`; 429/503
 /// carry `Retry-After`.

@@ -82,7 +82,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/models", get(chat::models))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .route("/openapi.json", get(openapi::document))
+        .route("/openapi.json", firebreak_http::openapi::route(&openapi::document(&state)))
         .layer(DefaultBodyLimit::max(body_limit))
         // Outermost: a request shed by the in-flight limit is counted too.
         .layer(middleware::from_fn_with_state(state.red.clone(), firebreak_http::red::record))

@@ -181,7 +181,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/healthz", get(probes::healthz))
         .route("/readyz", get(probes::readyz))
         .route("/metrics", get(metrics::metrics))
-        .route("/openapi.json", get(openapi::document))
+        .route("/openapi.json", firebreak_http::openapi::route(&openapi::document(&state)))
         .fallback(errors::not_found)
         .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
         // Outermost of all: every answer is counted, a shed or refused request included.

@@ -2,8 +2,6 @@
 //! own annotations and types, so the document cannot drift from the code; what every
 //! guarded route shares and the live limits are added by [`super::contract`].
 
-use axum::extract::State;
-use axum::Json;
 use utoipa::OpenApi;
 
 // The bodies and error shapes both services describe the same way.
@@ -33,11 +31,11 @@ pub use firebreak_http::openapi::{ChatCompletionsRequest, EmbeddingsRequest, Emb
 struct ApiDoc;
 
 /// The document, completed with the guards' answers and this server's limits
-/// ([`super::contract`]).
-pub async fn document(State(state): State<super::ApiState>) -> Json<serde_json::Value> {
+/// ([`super::contract`]); made once, when the router is (`firebreak_http::openapi::route`).
+pub fn document(state: &super::ApiState) -> serde_json::Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
     super::contract::complete(&mut doc, &state.limits, state.answerer.max_question_chars());
-    Json(doc)
+    doc
 }
 
 #[cfg(test)]
