@@ -361,6 +361,7 @@ impl Gateway {
         chunks.max_chunks = cfg.indexer.max_chunks.clamp(1, crate::pipeline::index::point_id::MAX_CHUNKS as usize);
         let s = &cfg.indexer;
         let mut icfg = IndexerConfig::new(s.owner.clone().unwrap_or_else(owner_name), chunks);
+        let icfg_owner = icfg.owner.clone();
         icfg.max_jobs = s.max_jobs.max(1);
         icfg.lease = s.lease;
         icfg.poll_interval = s.poll_interval;
@@ -447,6 +448,7 @@ impl Gateway {
             storm: storm.clone(),
             breakers: breaker_list.clone(),
             pressure: pressure.clone(),
+            replica: icfg_owner,
         });
         let mcp = crate::api::McpState { settings: cfg.mcp.clone(), metrics: crate::api::mcp::ToolMetrics::new(&mut registry) };
         let state = ApiState {

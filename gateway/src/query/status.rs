@@ -26,6 +26,9 @@ pub struct StatusReport {
     pub storm: Storm,
     pub breakers: Vec<Breaker>,
     pub pressure: Pressure,
+    /// This process's name in job leases (`HOSTNAME-pid-start`): with several replicas on
+    /// one database, which one answered, and whose leases the outbox shows.
+    pub replica: String,
 }
 
 impl StatusReport {
@@ -77,6 +80,7 @@ impl StatusReport {
         };
         json!({
             "version": env!("CARGO_PKG_VERSION"),
+            "replica": self.replica,
             // What searches and answers are running without right now (empty: nothing).
             "degraded": self.degraded(),
             "scheduler": queues,
