@@ -122,6 +122,22 @@ class Chart(unittest.TestCase):
         with self.assertRaises(helm_python.HelmError):
             render({"gateway": {"replicas": 2}})
 
+    def test_ha_budgets_are_the_one_gateway_budgets_shared_by_the_replicas(self):
+        def config(values):
+            objs = render(values)
+            cm = next(o for o in objs if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-gateway"))
+            return workload(objs, "-gateway")["spec"]["replicas"], cm["data"]
+        one_n, one = config({})
+        ha = preset(os.path.join(CHART, "presets", "ha.yaml"))
+        n, cfg = config(ha)
+        self.assertEqual((one_n, n), (1, 3))
+        for key in ["FIREBREAK_EMBED_BUDGET_TEXTS", "FIREBREAK_SOURCE_EMBED_BUDGET_TEXTS"]:
+            self.assertLessEqual(n * int(cfg[key]), int(one[key]), key)
+        # The storm threshold (default 300 a minute) holds across the replicas too.
+        self.assertLessEqual(n * int(cfg["FIREBREAK_STORM_ALERTS_PER_MINUTE"]), 300)
+        # The rest of the gateway's settings are the defaults': a preset adds, never drops.
+        self.assertTrue(set(one) <= set(cfg), set(one) - set(cfg))
+
     def test_cnpg_cluster_and_database_url(self):
         objs = render(preset(os.path.join(CHART, "presets", "cnpg.yaml")))
         cluster = next(o for o in objs if o["kind"] == "Cluster")
