@@ -377,6 +377,8 @@ impl Gateway {
             glossary: cfg.glossary.clone(),
             segmenter,
             metrics: Arc::new(IndexerMetrics::new(&mut registry)),
+            in_hand: Default::default(),
+            lease_metrics: crate::pipeline::indexer::leases::LeaseMetrics::new(&mut registry),
         });
 
         let searches_degraded = prometheus_client::metrics::counter::Counter::default();

@@ -133,6 +133,26 @@ async fn leases_hand_each_job_to_one_worker_and_expire(s: SqlxStore) {
     assert!(s.ingest_run("never").await.unwrap().is_none());
 }
 
+/// A live worker renews the leases of the jobs it is still on: nobody takes them at the old
+/// end; once it stops renewing (it died), they are taken at the new end, and the old holder
+/// can renew them no more.
+async fn renewed_leases_hold_until_their_new_end(s: SqlxStore) {
+    s.ingest("ingester", "src", "run", &[doc("slow", "a document that takes its time")], T0).await.unwrap();
+    let lease = Duration::from_secs(30);
+    let a = s.claim_jobs("a", Stage::Keywords, 10, lease, T0 + 1).await.unwrap();
+    let id = a[0].id;
+    assert_eq!(s.renew_leases("a", &[id], lease, T0 + 25_000).await.unwrap(), 1);
+    assert_eq!(s.renew_leases("a", &[], lease, T0 + 25_000).await.unwrap(), 0);
+    assert!(s.claim_jobs("b", Stage::Keywords, 10, lease, T0 + 30_002).await.unwrap().is_empty(), "not taken at the old end");
+    assert_eq!(s.renew_leases("b", &[id], lease, T0 + 30_003).await.unwrap(), 0, "only the holder renews");
+    assert!(s.claim_jobs("b", Stage::Keywords, 10, lease, T0 + 54_999).await.unwrap().is_empty());
+    let b = s.claim_jobs("b", Stage::Keywords, 10, lease, T0 + 55_001).await.unwrap();
+    assert_eq!((b.len(), b[0].id, b[0].attempts), (1, id, 2));
+    assert_eq!(s.renew_leases("a", &[id], lease, T0 + 55_002).await.unwrap(), 0, "a lease taken over is the new holder's");
+    assert!(s.complete_job(id, "b", T0 + 56_000).await.unwrap());
+    assert_eq!(s.renew_leases("b", &[id], lease, T0 + 56_001).await.unwrap(), 0, "a job done has no lease");
+}
+
 async fn concurrent_claimers_never_share_a_job(s: SqlxStore) {
     let docs: Vec<NewDocument> = (0..60).map(|i| doc(&format!("d{i}"), &format!("text {i}"))).collect();
     s.ingest("ingester", "src", "run", &docs, T0).await.unwrap();
@@ -338,6 +358,7 @@ on_both_backends!(
     a_bad_alert_rejects_the_whole_webhook_and_stores_nothing,
     ingest_is_idempotent_by_content,
     leases_hand_each_job_to_one_worker_and_expire,
+    renewed_leases_hold_until_their_new_end,
     concurrent_claimers_never_share_a_job,
     notes_are_stored_and_requeue_the_incident,
     vector_cache_round_trips,

@@ -18,6 +18,7 @@
 //! outbox, not a million tasks in memory, and a dense lane full of jobs waiting on a
 //! dead embedder never holds back a new alert's keywords.
 
+pub mod leases;
 pub mod metrics;
 pub(crate) mod points;
 
@@ -90,6 +91,9 @@ pub struct Indexer {
     pub glossary: Arc<Glossary>,
     pub segmenter: Segmenter,
     pub metrics: Arc<IndexerMetrics>,
+    /// The jobs in progress, whose leases [`leases::keep`] renews.
+    pub in_hand: Arc<leases::InHand>,
+    pub lease_metrics: leases::LeaseMetrics,
 }
 
 /// Why a job did not finish.
@@ -162,8 +166,15 @@ impl Indexer {
         let (stop, stopped) = watch::channel(false);
         let dense_wake = Arc::new(Notify::new());
         let keywords = self.clone().lane(Stage::Keywords, wake, dense_wake.clone(), stopped.clone());
+        let keep = leases::keep(self.store.clone(), self.cfg.owner.clone(), self.cfg.lease, self.in_hand.clone(), self.lease_metrics.clone());
         let dense = self.lane(Stage::Dense, dense_wake.clone(), dense_wake, stopped);
-        let lanes = async { tokio::join!(keywords, dense) };
+        // The leases are kept while any job runs, through a shutdown's grace too.
+        let lanes = async {
+            tokio::select! {
+                _ = async { tokio::join!(keywords, dense) } => {}
+                _ = keep => {}
+            }
+        };
         tokio::pin!(lanes, shutdown);
         tokio::select! {
             _ = &mut lanes => return,
@@ -190,7 +201,11 @@ impl Indexer {
                         for job in jobs {
                             let me = self.clone();
                             let dense_wake = dense_wake.clone();
-                            running.spawn(async move { me.run_job(job, &dense_wake).await });
+                            let held = self.in_hand.hold(job.id);
+                            running.spawn(async move {
+                                let _held = held;
+                                me.run_job(job, &dense_wake).await
+                            });
                         }
                     }
                     Err(e) => {

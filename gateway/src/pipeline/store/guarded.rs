@@ -111,6 +111,10 @@ impl SqlStore for Guarded {
         self.breaker.call(self.inner.alert_siblings(alertname, fingerprint, limit), is_fault).await.map_err(open)?
     }
 
+    async fn renew_leases(&self, owner: &str, ids: &[i64], lease: Duration, now: Millis) -> StoreResult<u64> {
+        self.breaker.call(self.inner.renew_leases(owner, ids, lease, now), is_fault).await.map_err(open)?
+    }
+
     async fn reclaim_leases(&self) -> StoreResult<u64> {
         self.breaker.call(self.inner.reclaim_leases(), is_fault).await.map_err(open)?
     }

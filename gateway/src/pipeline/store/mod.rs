@@ -354,6 +354,11 @@ pub trait SqlStore: Send + Sync {
     /// rows however long the history is.
     async fn alert_siblings(&self, alertname: &str, fingerprint: &str, limit: usize) -> StoreResult<Vec<KeyValues>>;
 
+    /// Extends `owner`'s leases on the jobs `ids` (those it is still working on) to `now +
+    /// lease`; how many it still held. A job whose lease ran out and was taken by another
+    /// replica is not `owner`'s any more and is left alone.
+    async fn renew_leases(&self, owner: &str, ids: &[i64], lease: Duration, now: Millis) -> StoreResult<u64>;
+
     /// Ends every lease at once, returning its jobs to the outbox; how many. Only for a
     /// store one process owns (the embedded SQLite, under [`crate::data_dir`]'s lock):
     /// leases found there at start-up belong to a process that died, and waiting them out

@@ -522,6 +522,18 @@ impl SqlStore for SqlxStore {
         Ok(jobs)
     }
 
+    async fn renew_leases(&self, owner: &str, ids: &[i64], lease: Duration, now: Millis) -> StoreResult<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        // The ids are integers this process claimed (at most two lanes' slots), written
+        // into the statement as numbers: the Any driver binds no arrays, and SQLite has none.
+        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let sql = format!("UPDATE embedding_jobs SET lease_until = $1 WHERE lease_owner = $2 AND state = 'pending' AND id IN ({list})");
+        let r = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now + lease.as_millis() as i64).bind(owner).execute(&self.pool).await?;
+        Ok(r.rows_affected())
+    }
+
     async fn reclaim_leases(&self) -> StoreResult<u64> {
         let r = sqlx::query("UPDATE embedding_jobs SET lease_owner = NULL, lease_until = NULL WHERE state = 'pending' AND lease_owner IS NOT NULL")
             .execute(&self.pool)
