@@ -7,6 +7,7 @@ mod chart;
 mod latency;
 mod postgres;
 mod prometheus;
+mod qdrant;
 mod report;
 mod sampler;
 mod scenarios;
@@ -54,6 +55,12 @@ enum Scenario {
     /// LLM in-process on the embedder's CPU budget: all answered, alerts in milliseconds,
     /// CPU within the budget.
     Answers(Common),
+    /// Three gateways on one PostgreSQL and one Qdrant server (needs --qdrant): 1 vs 3
+    /// replicas' throughput; one replica SIGKILLed and restarted and one stopped for good
+    /// mid-stream (nothing lost, each item embedded once, leases taken over only once they
+    /// ran out); Qdrant killed for 60 s under load (intake unaffected, breakers open and
+    /// close, vectors back-filled).
+    Replicas(Common),
 }
 
 #[derive(Args, Clone)]
@@ -113,6 +120,10 @@ struct Common {
     /// The chat model for `answers` (scripts/fetch-chat-model.sh).
     #[arg(long, env = "FIREBREAK_CHAT_MODEL", default_value = "models/SmolLM2-135M-Instruct")]
     chat_model: PathBuf,
+    /// A Qdrant server binary for `replicas` (built from source: docs/benchmarks.md,
+    /// "Qdrant server"); each run starts its own on scratch storage.
+    #[arg(long, env = "FIREBREAK_QDRANT_BIN")]
+    qdrant: Option<PathBuf>,
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -141,6 +152,7 @@ impl Common {
             prometheus: self.prometheus.clone(),
             alertmanager: self.alertmanager.clone(),
             chat_model: self.chat_model.clone(),
+            qdrant: self.qdrant.clone(),
         }
     }
 }
@@ -154,8 +166,10 @@ async fn scenario(s: Scenario) -> anyhow::Result<Report> {
         Scenario::Throughput(c) => ("throughput", c, &[("throughput", false)]),
         Scenario::Alertmanager(c) => ("alertmanager", c, &[("alertmanager", false)]),
         Scenario::Answers(c) => ("answers", c, &[("answers", false)]),
+        Scenario::Replicas(c) => ("replicas", c, &[("one", false), ("three", false), ("failover", false), ("qdrant-outage", false)]),
     };
     let o = common.options(name);
+    let qdrant = if name == "replicas" { Some(scenarios::replicas::qdrant_bin(o.qdrant.as_ref())?) } else { None };
     if let Some(dir) = o.report.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
@@ -169,6 +183,15 @@ async fn scenario(s: Scenario) -> anyhow::Result<Report> {
             "throughput" => scenarios::throughput::run(&o).await?,
             "alertmanager" => scenarios::alertmanager::run(&o).await?,
             "answers" => scenarios::answers::run(&o).await?,
+            "replicas" => {
+                let q = qdrant.as_deref().expect("checked above");
+                match *label {
+                    "one" => scenarios::replicas::throughput(&o, q, 1).await?,
+                    "three" => scenarios::replicas::throughput(&o, q, 3).await?,
+                    "failover" => scenarios::replicas::failover(&o, q).await?,
+                    _ => scenarios::replicas::qdrant_outage(&o, q).await?,
+                }
+            }
             _ => scenarios::death_spiral::run_one(&o, label, *relaxed).await?,
         });
     }

@@ -95,6 +95,20 @@ impl Cluster {
         Ok(())
     }
 
+    /// Runs `sql` with `psql` and returns its rows, one a line, fields tab-separated: the
+    /// scenarios read the outbox's own columns (leases, attempts) with it.
+    pub fn query(&self, sql: &str) -> anyhow::Result<String> {
+        let port = self.port.to_string();
+        let out = Command::new(self.bin.join("psql"))
+            .args(["-h", "127.0.0.1", "-p", &port, "-U", "postgres", "-d", "postgres", "-At", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .output()
+            .context("running psql")?;
+        if !out.status.success() {
+            bail!("psql {sql:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     /// The gateway's `--database-url`.
     pub fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)

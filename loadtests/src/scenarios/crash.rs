@@ -18,19 +18,6 @@ use crate::server::Server;
 use crate::traffic::{alerts, bulk};
 use crate::verify::Reader;
 
-/// Starts the gateway again where it was, retrying while the old port is released.
-fn restart(launch: &crate::server::Launch) -> anyhow::Result<Server> {
-    let mut last = None;
-    for _ in 0..10 {
-        match Server::start(launch) {
-            Ok(s) => return Ok(s),
-            Err(e) => last = Some(e),
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    Err(last.unwrap_or_else(|| anyhow::anyhow!("no restart")))
-}
-
 /// When every acknowledged alert was found by a keyword search.
 struct KeywordCheck {
     missing: usize,
@@ -88,7 +75,7 @@ pub async fn run(o: &Options) -> anyhow::Result<Run> {
     let killed_at = started.elapsed().as_secs_f64();
     server.kill()?;
     tracing::warn!(at_s = killed_at, "gateway killed (SIGKILL)");
-    let server = restart(&launch)?;
+    let server = harness::restart(&launch)?;
     let back_at = started.elapsed().as_secs_f64();
     sampling.target.set(&server.url, server.pid());
     tracing::info!(after_s = back_at - killed_at, "gateway back on the same data");

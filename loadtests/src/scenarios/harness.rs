@@ -90,6 +90,20 @@ impl Setup {
     }
 }
 
+/// Starts a gateway again where it was (its data, its port), retrying while the old port
+/// is released.
+pub fn restart(launch: &Launch) -> anyhow::Result<Server> {
+    let mut last = None;
+    for _ in 0..10 {
+        match Server::start(launch) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(e),
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    Err(last.unwrap_or_else(|| anyhow::anyhow!("no restart")))
+}
+
 /// The embedder's measured rate on bulk-like texts.
 #[derive(Debug, Clone, Copy)]
 pub struct Capacity {
@@ -100,7 +114,7 @@ pub struct Capacity {
 /// The scenario's alert storm against `url`.
 pub fn storm(o: &Options, url: &str, token: &str) -> crate::traffic::alerts::Storm {
     crate::traffic::alerts::Storm {
-        url: url.to_owned(),
+        to: crate::traffic::Endpoints::one(url),
         token: token.to_owned(),
         alerts_per_second: o.alerts_per_second,
         alerts_per_webhook: o.alerts_per_webhook,

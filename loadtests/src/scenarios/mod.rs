@@ -7,6 +7,7 @@ pub mod crash;
 pub mod death_spiral;
 pub mod deps;
 pub mod harness;
+pub mod replicas;
 pub mod throughput;
 
 use std::path::PathBuf;
@@ -45,6 +46,8 @@ pub struct Options {
     pub alertmanager: PathBuf,
     /// The chat model the `answers` scenario's gateway runs in-process.
     pub chat_model: PathBuf,
+    /// A Qdrant server binary, for `replicas`.
+    pub qdrant: Option<PathBuf>,
 }
 
 /// Bearer tokens, one per client, so each is limited as its own source.

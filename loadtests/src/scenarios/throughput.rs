@@ -26,7 +26,7 @@ use crate::traffic::{alerts, bulk, searches};
 use crate::verify::Reader;
 
 /// The guards that cap intake by policy, turned off; the CPU budget is kept.
-const UNCAPPED: &[&str] = &[
+pub(super) const UNCAPPED: &[&str] = &[
     "--alerts-rate", "off", "--ingest-rate", "off", "--query-rate", "off",
     "--embed-budget-texts", "off", "--embed-budget-tokens", "off",
     "--source-embed-budget-texts", "off", "--source-embed-budget-tokens", "off",
@@ -36,7 +36,7 @@ const UNCAPPED: &[&str] = &[
 /// senders are always waiting on the gateway, never on their clock.
 const FLOOD_ALERTS_PER_SECOND: u32 = 1_000_000;
 
-fn per_second(n: f64, secs: f64) -> f64 {
+pub(super) fn per_second(n: f64, secs: f64) -> f64 {
     if secs > 0.0 {
         n / secs
     } else {

@@ -11,12 +11,13 @@ use serde_json::{json, Value};
 use tokio::sync::{Mutex, Semaphore};
 use tokio::time::Instant;
 
-use super::Call;
+use super::{Call, Endpoints};
 
 /// What to send.
 #[derive(Debug, Clone)]
 pub struct Storm {
-    pub url: String,
+    /// The gateway, or the replicas, the webhooks go to.
+    pub to: Endpoints,
     pub token: String,
     pub alerts_per_second: u32,
     pub alerts_per_webhook: usize,
@@ -72,6 +73,11 @@ pub fn described(fp: &str) -> Option<(&'static str, &'static str, String)> {
     Some((name, ns, format!("{summary} ({ns})")))
 }
 
+/// The storm's summaries, one per alertname: queries whose answers every replica must agree on.
+pub fn summaries() -> Vec<String> {
+    NAMES.iter().map(|(_, summary)| summary.to_string()).collect()
+}
+
 /// Alert number `i` of the storm: its identity never changes, so a resend is a repeat.
 fn alert(i: usize, storm_start: &str) -> Value {
     let (name, summary) = NAMES[i % NAMES.len()];
@@ -112,9 +118,10 @@ pub async fn run(s: Storm, started: Instant) -> StormOutcome {
         .to_string();
         let permit = in_flight.clone().acquire_owned().await.expect("semaphore open");
         let (http, s2, out) = (http.clone(), s.clone(), out.clone());
+        let first = next / s.alerts_per_webhook;
         tasks.spawn(async move {
             let _permit = permit;
-            deliver(&http, &s2, body, fps, started, &out).await;
+            deliver(&http, &s2, body, fps, first, started, &out).await;
         });
     }
     while tasks.join_next().await.is_some() {}
@@ -122,7 +129,8 @@ pub async fn run(s: Storm, started: Instant) -> StormOutcome {
 }
 
 /// One webhook until 2xx, a 4xx (dropped, as Alertmanager does), or `give_up_after`.
-async fn deliver(http: &reqwest::Client, s: &Storm, body: String, fps: Vec<String>, started: Instant, out: &Mutex<StormOutcome>) {
+/// Webhook number `n` goes to endpoint `n`, each retry to the next one.
+async fn deliver(http: &reqwest::Client, s: &Storm, body: String, fps: Vec<String>, n: usize, started: Instant, out: &Mutex<StormOutcome>) {
     let first = Instant::now();
     let mut backoff = Duration::from_millis(250);
     {
@@ -130,10 +138,10 @@ async fn deliver(http: &reqwest::Client, s: &Storm, body: String, fps: Vec<Strin
         o.webhooks += 1;
         o.alerts_sent += fps.len() as u64;
     }
-    loop {
+    for attempt in 0.. {
         let sent = Instant::now();
         let resp = http
-            .post(format!("{}/v1/alerts", s.url))
+            .post(format!("{}/v1/alerts", s.to.pick(n + attempt)))
             .bearer_auth(&s.token)
             .header("content-type", "application/json")
             .body(body.clone())
