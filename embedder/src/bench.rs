@@ -120,7 +120,14 @@ pub fn matmul_peak_gflops(budget: &CpuBudget) -> Result<f64> {
 /// peak says how much faster than the f32 ceiling the engine runs, and this one how far
 /// the rest of the model (attention, norms, GELU) keeps it from the tiles' own rate.
 pub fn amx_peak_gflops(budget: &CpuBudget) -> Option<f64> {
-    if !amx::usable() {
+    bf16_peak_gflops(budget, amx::Kernel::Amx)
+}
+
+/// As [`amx_peak_gflops`], for either bf16 kernel; `None` where it cannot run. On a CPU
+/// with AVX512-BF16 and no AMX, `bench` prints the `vdpbf16ps` kernel's rate beside the f32
+/// peak whatever the engine runs: whether it beats f32 there is the question (issue 26).
+pub fn bf16_peak_gflops(budget: &CpuBudget, kernel: amx::Kernel) -> Option<f64> {
+    if !kernel.usable() {
         return None;
     }
     budget.install(|| {
@@ -132,7 +139,7 @@ pub fn amx_peak_gflops(budget: &CpuBudget) -> Option<f64> {
             let mut c = vec![0f32; m * n];
             for _ in 0..10 {
                 let t = Instant::now();
-                amx::matmul(&mut c, &a, m, &w, amx::Start::Output, None);
+                amx::matmul_with(kernel, &mut c, &a, m, &w, amx::Start::Output, None);
                 best = best.max(2.0 * (m * k * n) as f64 / t.elapsed().as_secs_f64() / 1e9);
             }
         }

@@ -27,7 +27,7 @@ use rayon::prelude::*;
 pub const BLOCK: usize = 32;
 
 /// Inputs per tile: 32 bf16 in a 64-byte tile row.
-const TILE_K: usize = 32;
+pub(super) const TILE_K: usize = 32;
 
 /// bf16 elements in one packed weight tile (16 pair-rows × 16 columns × 2).
 const TILE_ELEMS: usize = 512;
@@ -137,6 +137,29 @@ pub enum Start<'a> {
 /// the first column and the row's `32·k` finished values, once per row below `rows`.
 pub type Epilogue<'a> = &'a (dyn Fn(usize, usize, &mut [f32]) + Sync);
 
+/// Which instructions multiply the bf16 blocks: AMX tiles, or AVX-512's `vdpbf16ps`
+/// ([`super::dpbf16`]) on the same packed weights.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    Amx,
+    AvxDot,
+}
+
+impl Kernel {
+    /// Whether this CPU (and, for AMX, its kernel) can run it.
+    pub fn usable(self) -> bool {
+        match self {
+            Kernel::Amx => usable(),
+            Kernel::AvxDot => super::dpbf16::usable(),
+        }
+    }
+}
+
+/// [`matmul_with`] on AMX tiles.
+pub fn matmul(c: &mut [f32], a: &[u16], m: usize, w: &PackedWeights, start: Start, then: Option<(usize, Epilogue)>) {
+    matmul_with(Kernel::Amx, c, a, m, w, start, then)
+}
+
 /// `c = start + a · w`, where `a` is `m × w.inp()` bf16 from [`round_rows`] and `c` is
 /// row-major `m × w.out()` f32, `m` a multiple of [`BLOCK`]. Output columns are split
 /// over the current rayon pool (the CPU budget); each task walks all row blocks, so its
@@ -144,9 +167,9 @@ pub type Epilogue<'a> = &'a (dyn Fn(usize, usize, &mut [f32]) + Sync);
 /// block as soon as that block is done.
 ///
 /// # Panics
-/// If [`usable`] is false, or the shapes do not agree.
-pub fn matmul(c: &mut [f32], a: &[u16], m: usize, w: &PackedWeights, start: Start, then: Option<(usize, Epilogue)>) {
-    assert!(usable(), "AMX matmul called on a CPU or kernel without AMX-BF16");
+/// If `kernel` is not usable here, or the shapes do not agree.
+pub fn matmul_with(kernel: Kernel, c: &mut [f32], a: &[u16], m: usize, w: &PackedWeights, start: Start, then: Option<(usize, Epilogue)>) {
+    assert!(kernel.usable(), "{kernel:?} bf16 matmul called on a CPU (or kernel) without it");
     assert!(m % BLOCK == 0 && a.len() >= m * w.inp && c.len() >= m * w.out);
     let bias = match start {
         Start::Bias(b) => {
@@ -162,17 +185,23 @@ pub fn matmul(c: &mut [f32], a: &[u16], m: usize, w: &PackedWeights, start: Star
     let out = super::SendPtr(c.as_mut_ptr());
     (0..tasks).into_par_iter().for_each(|t| {
         let (lo, hi) = (t * per, ((t + 1) * per).min(panels));
-        // SAFETY: `usable()` holds, so the tile state was granted; each task writes only
-        // its own columns `lo·32..hi·32` of `c`, and the bounds were asserted above.
+        // SAFETY: the kernel is usable (for AMX: the tile state was granted); each task
+        // writes only its own columns `lo·32..hi·32` of `c`, and the bounds were asserted
+        // above.
         unsafe {
-            imp::configure();
+            if kernel == Kernel::Amx {
+                imp::configure();
+            }
             for mb in 0..m / BLOCK {
                 let a_rows = a.as_ptr().add(mb * BLOCK * w.inp);
                 for p in lo..hi {
                     let dst = out.get().add(mb * BLOCK * w.out + p * BLOCK);
                     let init = bias.map(|b| b.get().add(p * BLOCK) as *const f32);
                     let (w0, w1) = (w.column_block(2 * p), w.column_block(2 * p + 1));
-                    imp::block(w.inp / TILE_K, a_rows, w.inp, w0, w1, dst, w.out, init);
+                    match kernel {
+                        Kernel::Amx => imp::block(w.inp / TILE_K, a_rows, w.inp, w0, w1, dst, w.out, init),
+                        Kernel::AvxDot => super::dpbf16::block(w.inp / TILE_K, a_rows, w.inp, w0, w1, dst, w.out, init),
+                    }
                 }
                 if let Some((rows, f)) = then {
                     for r in mb * BLOCK..((mb + 1) * BLOCK).min(rows) {
@@ -181,7 +210,9 @@ pub fn matmul(c: &mut [f32], a: &[u16], m: usize, w: &PackedWeights, start: Star
                     }
                 }
             }
-            imp::release();
+            if kernel == Kernel::Amx {
+                imp::release();
+            }
         }
     });
 }
@@ -365,8 +396,18 @@ mod tests {
     /// accumulation onto a prefilled output. Skipped (and says so) without AMX.
     #[test]
     fn tile_matmul_matches_a_reference_on_the_rounded_inputs() {
-        if !usable() {
-            eprintln!("skipped: this CPU or kernel offers no AMX-BF16");
+        matches_a_reference(Kernel::Amx);
+    }
+
+    /// The same for `vdpbf16ps` on the same packed weights. Skipped without AVX512-BF16.
+    #[test]
+    fn avx_dot_matmul_matches_a_reference_on_the_rounded_inputs() {
+        matches_a_reference(Kernel::AvxDot);
+    }
+
+    fn matches_a_reference(kernel: Kernel) {
+        if !kernel.usable() {
+            eprintln!("skipped: this CPU or kernel cannot run {kernel:?}");
             return;
         }
         let (m, k, n) = (70, 96, 128);
@@ -384,8 +425,8 @@ mod tests {
         let count = |r: usize, _col: usize, seg: &mut [f32]| seen.lock().unwrap()[r] += seg.len();
         pool.install(|| {
             round_rows(&a, &mut ab, m, k);
-            matmul(&mut c, &ab, mp, &packed, Start::Output, None);
-            matmul(&mut from_bias, &ab, mp, &packed, Start::Bias(&bias), Some((m, &count)));
+            matmul_with(kernel, &mut c, &ab, mp, &packed, Start::Output, None);
+            matmul_with(kernel, &mut from_bias, &ab, mp, &packed, Start::Bias(&bias), Some((m, &count)));
         });
         for i in 0..m {
             for j in 0..n {

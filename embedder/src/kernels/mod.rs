@@ -8,6 +8,7 @@
 
 pub mod amx;
 pub mod attention;
+pub mod dpbf16;
 pub mod gemm;
 pub mod math;
 pub mod norm;

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use firebreak_embedder::bench::{amx_peak_gflops, corpus, matmul_peak_gflops, measure, measure_chat};
+use firebreak_embedder::bench::{amx_peak_gflops, bf16_peak_gflops, corpus, matmul_peak_gflops, measure, measure_chat};
 use firebreak_embedder::chat::ChatEngine;
 use firebreak_embedder::Embedder;
 use prometheus_client::registry::Registry;
@@ -40,6 +40,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         if engine.device_label().contains("bf16") {
             if let Some(tiles) = amx_peak_gflops(engine.budget()) {
                 println!("bf16 AMX tile matmul (this engine's kernel, FFN shapes): {tiles:.1} GFLOP/s; \"of peak\" below is of the f32 peak");
+            }
+        } else if !firebreak_embedder::kernels::amx::usable() {
+            // AVX512-BF16 without AMX (AMD Zen 4): the engine runs f32; this says whether
+            // the vdpbf16ps kernel would beat that peak here (not used by the engine yet).
+            if let Some(dot) = bf16_peak_gflops(engine.budget(), firebreak_embedder::kernels::amx::Kernel::AvxDot) {
+                println!("bf16 vdpbf16ps matmul (AVX512-BF16, FFN shapes, not used yet): {dot:.1} GFLOP/s ({:.2}x the f32 peak)", dot / peak);
             }
         }
         println!("{:>6} {:>12} {:>10} {:>9} {:>9} {:>9} {:>8}", "batch", "sentences/s", "tokens/s", "p50 ms", "p99 ms", "GFLOP/s", "of peak");
