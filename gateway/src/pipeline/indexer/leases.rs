@@ -69,7 +69,7 @@ impl LeaseMetrics {
             "Jobs in progress whose lease was found taken by another replica at renewal (it ran out first: the work is done twice)",
             m.lost.clone(),
         );
-        r.register("lease_renewal_failures", "Lease renewals the store did not answer", m.failures.clone());
+        r.register("lease_renewal_failures", "Lease renewals the store refused or did not answer within a third of the lease", m.failures.clone());
         m
     }
 }
@@ -85,7 +85,13 @@ pub async fn keep(store: Arc<dyn SqlStore>, owner: String, lease: Duration, in_h
         if ids.is_empty() {
             continue;
         }
-        match store.renew_leases(&owner, &ids, lease, now_millis()).await {
+        // Bounded by the interval: a store that hangs must not hang the renewals with it
+        // (the next tick tries again, well inside the lease).
+        let renewed = match tokio::time::timeout(every, store.renew_leases(&owner, &ids, lease, now_millis())).await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(_) => Err(format!("no answer within {every:?}")),
+        };
+        match renewed {
             Ok(n) => {
                 if std::mem::take(&mut failing) {
                     tracing::info!("renewing job leases works again");
@@ -103,7 +109,7 @@ pub async fn keep(store: Arc<dyn SqlStore>, owner: String, lease: Duration, in_h
             Err(e) => {
                 metrics.failures.inc();
                 if !std::mem::replace(&mut failing, true) {
-                    tracing::warn!(error = %e, "renewing job leases failed; jobs in progress may be taken over when their leases run out");
+                    tracing::warn!(error = e, "renewing job leases failed; jobs in progress may be taken over when their leases run out");
                 }
             }
         }
